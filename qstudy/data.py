@@ -9,7 +9,7 @@ __all__ = ['DATASETS', 'SPLITS', 'CIFAR10_CLASSES', 'OFFICIAL', 'OFFLINE_SHA256'
            'read_svhn_mat', 'read_svhn_npz', 'missing', 'locate', 'stratified_split', 'digits_arrays', 'cached_arrays',
            'arrays', 'to_tensor', 'load', 'describe', 'StudyData']
 
-# %% ../nbs/01_data.ipynb #7f577216
+# %% ../nbs/01_data.ipynb #7bded44d
 import hashlib, io, os, pickle, tarfile, zlib, urllib.request, shutil
 from pathlib import Path
 import numpy as np
@@ -18,7 +18,7 @@ import lightning as L
 from torch.utils.data import DataLoader, TensorDataset
 from .store import atomic_write
 
-# %% ../nbs/01_data.ipynb #fb8a1cfd
+# %% ../nbs/01_data.ipynb #04865e2a
 DATASETS = ('cifar10', 'svhn', 'digits')
 SPLITS = ('train', 'test')
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -31,7 +31,7 @@ def check_choice(what, value, allowed):
     if value not in allowed: raise DataError(f"unknown {what} {value!r}; allowed: {', '.join(map(str, allowed))}")
     return value
 
-# %% ../nbs/01_data.ipynb #913a6e1a
+# %% ../nbs/01_data.ipynb #944e931c
 def data_root(root=None):
     "The local data folder: `root`, else $QSTUDY_DATA, else None."
     r = root or os.environ.get('QSTUDY_DATA')
@@ -49,7 +49,7 @@ def find_file(root, dataset, *names):
             if (d / n).exists(): return d / n
     return None
 
-# %% ../nbs/01_data.ipynb #e2c696a2
+# %% ../nbs/01_data.ipynb #08d710ca
 OFFICIAL = {  # published by the dataset authors (torchvision uses the same MD5s)
     'cifar-10-python.tar.gz': ('https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz', 'c58f30108f718f92721af3b95e74349a'),
     'train_32x32.mat': ('http://ufldl.stanford.edu/housenumbers/train_32x32.mat', 'e26dedcc434d2e4c54c9b2d4a06d8373'),
@@ -89,7 +89,7 @@ def download(name, dest_dir=None):
     check_digest(dest, file_digest(dest), md5)
     return dest
 
-# %% ../nbs/01_data.ipynb #34766e92
+# %% ../nbs/01_data.ipynb #267384ce
 ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError, pickle.UnpicklingError, ValueError, KeyError)
 
 def damaged(path, e):
@@ -146,7 +146,7 @@ def read_svhn_npz(path, split):
     check_digest(path, hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(), OFFLINE_SHA256[path.name])
     return x, y
 
-# %% ../nbs/01_data.ipynb #e62b5ba7
+# %% ../nbs/01_data.ipynb #ee8e8d86
 SVHN_SUBSET_TEST = 2000
 SVHN_SUBSET_NOTE = ("SVHN offline subset: the first 10,000 official SVHN test images, split 8,000 train / 2,000 "
                     "test (stratified, seed 0); NOT the official SVHN split")
@@ -184,7 +184,7 @@ def locate(dataset, split, root=None, download_ok=True):
     return dict(reader='cifar_batches' if dataset == 'cifar10' else 'svhn_mat', path=p, official=True,
                 note=f'{dataset} official (downloaded)')
 
-# %% ../nbs/01_data.ipynb #fbda4ca9
+# %% ../nbs/01_data.ipynb #1219cc2f
 READERS = {'cifar_batches': read_cifar_batches, 'cifar_jpeg': read_cifar_jpeg,
            'svhn_mat': read_svhn_mat, 'svhn_subset': read_svhn_npz}
 
@@ -230,7 +230,7 @@ def arrays(dataset, split, root=None, download_ok=True):
         raise DataError(f"{src['path']}: decoded to x {x.shape} {x.dtype}, y {y.shape}; expected N×32×32×3 uint8 and labels 0-9")
     return x, y, src
 
-# %% ../nbs/01_data.ipynb #f38b3b4c
+# %% ../nbs/01_data.ipynb #ff047ee9
 def to_tensor(x):
     "uint8 N×32×32×3 → float32 N×3×32×32 in [0, 1]."
     return torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255).contiguous()
@@ -255,7 +255,7 @@ def describe(dataset, root=None, download_ok=False):
         except DataError as e: out.update({split: None, 'error': str(e)})
     return out
 
-# %% ../nbs/01_data.ipynb #7359ae41
+# %% ../nbs/01_data.ipynb #4d86e206
 class StudyData(L.LightningDataModule):
     "Train / validation / test loaders for one dataset."
     def __init__(self, dataset, root=None, batch_size=128, seed=0, val_size=0.1, train_size=None,

@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['wilson', 'fmt_acc', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness', 'attack_points']
 
-# %% ../nbs/05_metrics.ipynb #0abdc405
+# %% ../nbs/05_metrics.ipynb #18cbb269
 import math
 import numpy as np
 import torch
 import torchmetrics
 from .training import predict
 
-# %% ../nbs/05_metrics.ipynb #3e5e9735
+# %% ../nbs/05_metrics.ipynb #b8aa8667
 def wilson(k: int,   # successes (e.g. correctly classified points)
            n: int,   # trials
            z: float = 1.959964,  # 95 %
@@ -30,7 +30,7 @@ def fmt_acc(k, n):
     lo, hi = wilson(k, n)
     return f"{k / n:.2f} [{lo:.2f}, {hi:.2f}] n={n}"
 
-# %% ../nbs/05_metrics.ipynb #71376042
+# %% ../nbs/05_metrics.ipynb #b7c6b1f8
 class AdversarialAccuracy(torchmetrics.Metric):
     "Share of adversarial examples still classified as their true label."
     def __init__(self, **kw):
@@ -53,7 +53,7 @@ class SuccessfulNorm(torchmetrics.Metric):
         self.sum += d[success].sum(); self.count += success.sum()
     def compute(self): return self.sum / self.count if self.count > 0 else torch.tensor(float('nan'))
 
-# %% ../nbs/05_metrics.ipynb #40791395
+# %% ../nbs/05_metrics.ipynb #9b203f49
 def robustness(model, x, y, x_adv, pred_adv=None):
     "Adversarial accuracy (with Wilson 95 % interval), mean L2 / L∞ of successful examples, n and n_success."
     if pred_adv is None: pred_adv = predict(model, x_adv)
@@ -64,7 +64,7 @@ def robustness(model, x, y, x_adv, pred_adv=None):
     return dict(acc=acc.compute().item(), acc_ci=wilson(k, n), l2=l2.compute().item(), linf=linf.compute().item(),
                 n=n, n_success=n - k)
 
-# %% ../nbs/05_metrics.ipynb #b4eb45b4
+# %% ../nbs/05_metrics.ipynb #afa2daca
 def attack_points(pred_correct,  # bool tensor: which test points the model (or models) classify correctly
                   n: int,        # how many to draw (all of them if fewer)
                   seed: int = 0):

@@ -6,13 +6,13 @@
 __all__ = ['MODEL_NAMES', 'ENSEMBLE', 'MODEL_DATASETS', 'model_bits', 'conv_filters', 'build_model', 'count_params',
            'activation_values']
 
-# %% ../nbs/02_models.ipynb #90e0d76d
+# %% ../nbs/02_models.ipynb #97f95d08
 import re
 import torch
 from torch import nn
 from .quantizers import QConv2d, QLinear, QAct, check_bits
 
-# %% ../nbs/02_models.ipynb #43113853
+# %% ../nbs/02_models.ipynb #c1fed0f1
 MODEL_NAMES = ["float", "w1a1", "w2a2", "w3a3", "w4a4", "w1a32", "w2a32", "w3a32", "w4a32"]
 ENSEMBLE = ["float", "w1a1", "w2a2", "w3a3", "w4a4"]  # paper §6
 MODEL_DATASETS = ('cifar10', 'svhn', 'digits')
@@ -25,7 +25,7 @@ def model_bits(name: str):
         raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODEL_NAMES)}")
     return check_bits(int(m[1])), check_bits(int(m[2]))
 
-# %% ../nbs/02_models.ipynb #4dca0654
+# %% ../nbs/02_models.ipynb #7e9a0851
 def conv_filters(dataset):
     "Filters of the six convolutions (Appendix A, Table 8)."
     if dataset not in MODEL_DATASETS:
@@ -60,10 +60,10 @@ def build_model(name: str,      # one of MODEL_NAMES
     model.name, model.dataset, model.width = name, dataset, width
     return model
 
-# %% ../nbs/02_models.ipynb #01f68c06
+# %% ../nbs/02_models.ipynb #141ad23d
 def count_params(model): return sum(p.numel() for p in model.parameters())
 
-# %% ../nbs/02_models.ipynb #a9db2cda
+# %% ../nbs/02_models.ipynb #baff3e48
 def activation_values(model, x):
     "Distinct values of each block activation of `model` on `x` (one set per QAct)."
     out, hooks = [], []

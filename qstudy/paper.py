@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['SOURCE', 'TABLE2', 'TABLE3', 'TABLE4', 'TABLE5', 'TABLE6', 'TABLE7', 'paper_accuracy', 'paper_attack', 'fmt_paper']
 
-# %% ../nbs/09_paper.ipynb #50486c36
+# %% ../nbs/09_paper.ipynb #9b908f48
 import pandas as pd
 
-# %% ../nbs/09_paper.ipynb #0be49150
+# %% ../nbs/09_paper.ipynb #885fe60c
 SOURCE = "Bernhard, Moellic, Dutertre: Impact of Low-bitwidth Quantization on the Adversarial Robustness for Embedded Neural Networks"
 
 # Table 2: clean test accuracy
@@ -19,7 +19,7 @@ TABLE2 = {
              'w1a32': 0.96, 'w2a32': 0.95, 'w3a32': 0.96, 'w4a32': 0.95},
 }
 
-# %% ../nbs/09_paper.ipynb #877ac1dd
+# %% ../nbs/09_paper.ipynb #7d538df1
 def _rows(float_row, quant_rows, prefix):
     "{model: (acc, l2, linf)} from the float row and the four quantized rows of Tables 3-4."
     out = {'float': float_row}
@@ -58,7 +58,7 @@ TABLE4 = {
   'zoo':  _rows((0.0, 0.91, 0.11), [(0.0, 0.92, 0.1), (0.0, 0.92, 0.11), (0.0, 0.95, 0.11), (0.0, 0.93, 0.11)], _wonly)},
 }
 
-# %% ../nbs/09_paper.ipynb #bdfb33c4
+# %% ../nbs/09_paper.ipynb #d7849493
 TABLE5 = {  # {dataset: {outcome: {source model: rate}}}
  'cifar10': {'correct': dict(zip(['float', 'w1a1', 'w2a2', 'w3a3', 'w4a4'], [0.75, 0.85, 0.77, 0.82, 0.76])),
              'misclassified': dict(zip(['float', 'w1a1', 'w2a2', 'w3a3', 'w4a4'], [0.39, 0.19, 0.33, 0.33, 0.34])),
@@ -84,7 +84,7 @@ TABLE7 = {  # {dataset: {attack: {source: (PR, d_acc)}}}
 }
 # Tables 17-34 (transfer between every pair of models) are not transcribed yet: see the transfer issue.
 
-# %% ../nbs/09_paper.ipynb #f4f5ceff
+# %% ../nbs/09_paper.ipynb #78c490ee
 def paper_accuracy(dataset, model):
     "Table 2's clean accuracy, or None where the paper has none."
     return TABLE2.get(dataset, {}).get(model)

@@ -6,12 +6,12 @@
 __all__ = ['BITWIDTHS', 'SignSTE', 'binarize', 'RoundSTE', 'quantize_k', 'dorefa_weight', 'dorefa_act', 'check_bits',
            'quantize_weight', 'quantize_act', 'QConv2d', 'QLinear', 'QAct', 'clip_binary_weights']
 
-# %% ../nbs/00_quantizers.ipynb #4c12987a
+# %% ../nbs/00_quantizers.ipynb #9be26a1d
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-# %% ../nbs/00_quantizers.ipynb #574c3162
+# %% ../nbs/00_quantizers.ipynb #ca9e299e
 class SignSTE(torch.autograd.Function):
     "Deterministic sign (0 → +1) whose gradient passes straight through where |x| ≤ 1."
     @staticmethod
@@ -28,7 +28,7 @@ def binarize(x: torch.Tensor # any real tensor
     "BinaryConnect / BinaryNet binarization with the straight-through gradient of hard-tanh."
     return SignSTE.apply(x)
 
-# %% ../nbs/00_quantizers.ipynb #81133061
+# %% ../nbs/00_quantizers.ipynb #d4fc8777
 class RoundSTE(torch.autograd.Function):
     "Round to the nearest integer, gradient passed unchanged (straight-through estimator)."
     @staticmethod
@@ -43,7 +43,7 @@ def quantize_k(x: torch.Tensor, # values in [0, 1]
     n = 2 ** k - 1
     return RoundSTE.apply(x * n) / n
 
-# %% ../nbs/00_quantizers.ipynb #51bc29b1
+# %% ../nbs/00_quantizers.ipynb #2c8cbdd3
 def dorefa_weight(w: torch.Tensor,      # real-valued weights
                   k: int,               # bits
                   authors_code=False    # skip the max-normalisation, as the authors' code does
@@ -59,7 +59,7 @@ def dorefa_act(x: torch.Tensor, # pre-activation
     "DoReFa k-bit activations: quantize_k(clip(x, 0, 1)); the clip's gradient is zero outside [0, 1]."
     return quantize_k(x.clamp(0, 1), k)
 
-# %% ../nbs/00_quantizers.ipynb #f27cbcd8
+# %% ../nbs/00_quantizers.ipynb #80aca5b3
 BITWIDTHS = (1, 2, 3, 4, 32)
 
 def check_bits(bits: int):
@@ -77,7 +77,7 @@ def quantize_act(x, bits: int):
     if check_bits(bits) == 32: return F.relu(x)
     return binarize(x) if bits == 1 else dorefa_act(x, bits)
 
-# %% ../nbs/00_quantizers.ipynb #5212cb2c
+# %% ../nbs/00_quantizers.ipynb #7392c2e9
 class QConv2d(nn.Conv2d):
     "Conv2d whose forward uses the weights quantized to `wbits` bits."
     def __init__(self, *args, wbits=32, authors_code=False, **kwargs):
@@ -102,7 +102,7 @@ class QAct(nn.Module):
     def forward(self, x): return quantize_act(x, self.abits)
     def extra_repr(self): return f"abits={self.abits}"
 
-# %% ../nbs/00_quantizers.ipynb #8024f0cb
+# %% ../nbs/00_quantizers.ipynb #9e75b0f0
 @torch.no_grad()
 def clip_binary_weights(model: nn.Module):
     "Clip the real-valued weights of every 1-bit layer of `model` to [-1, 1] (BinaryConnect)."

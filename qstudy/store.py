@@ -6,12 +6,12 @@
 __all__ = ['atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors', 'config_hash', 'runs_root', 'artifact_dir',
            'find_artifact', 'save_artifact', 'load_artifact', 'list_artifacts', 'StoreLocked', 'run_lock']
 
-# %% ../nbs/00a_store.ipynb #095d7969
+# %% ../nbs/00a_store.ipynb #35f2be8b
 import hashlib, json, os, tempfile, fcntl, time, contextlib
 from pathlib import Path
 import torch
 
-# %% ../nbs/00a_store.ipynb #e698a902
+# %% ../nbs/00a_store.ipynb #441331c8
 def atomic_write(path,          # final file name
                  write,         # called with a temporary path in the same folder; writes the content there
                 ):
@@ -46,7 +46,7 @@ def load_tensors(path):
     "Load what `save_tensors` wrote, on the CPU."
     return torch.load(path, map_location='cpu', weights_only=False)
 
-# %% ../nbs/00a_store.ipynb #ac549e82
+# %% ../nbs/00a_store.ipynb #fd51b701
 def config_hash(cfg: dict) -> str:
     "First 12 hex digits of the sha256 of the canonical JSON of `cfg`."
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -59,7 +59,7 @@ def artifact_dir(root, kind: str, cfg: dict, label: str = '') -> Path:
     "Folder of the artifact of `kind` made from `cfg`."
     return runs_root(root) / kind / f"{label + '-' if label else ''}{config_hash(cfg)}"
 
-# %% ../nbs/00a_store.ipynb #89b231ab
+# %% ../nbs/00a_store.ipynb #1d588fe6
 def find_artifact(root, kind, cfg, label=''):
     "The record of the finished artifact for `cfg`, or None."
     rec = artifact_dir(root, kind, cfg, label) / 'record.json'
@@ -85,7 +85,7 @@ def list_artifacts(root, kind):
     base = runs_root(root) / kind
     return [load_json(p) for p in sorted(base.glob('*/record.json'))] if base.exists() else []
 
-# %% ../nbs/00a_store.ipynb #572ba6e6
+# %% ../nbs/00a_store.ipynb #7386631c
 class StoreLocked(RuntimeError): pass
 
 @contextlib.contextmanager

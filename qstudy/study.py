@@ -7,7 +7,7 @@ __all__ = ['NBS', 'SECTIONS', 'StudyError', 'check_inputs', 'check_writable', 'b
            'study', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'report_models', 'deviations',
            'save_figure', 'save_headline']
 
-# %% ../nbs/10_study.ipynb #97e2b5df
+# %% ../nbs/10_study.ipynb #2cee9f4f
 import argparse, json, os, sys, time, tempfile, shutil, html, logging
 from pathlib import Path
 import torch
@@ -16,7 +16,7 @@ from .data import DATASETS, describe, DataError
 from .models import MODEL_NAMES, model_bits
 from .training import PROFILES, profile as get_profile, train_model, model_config, data_tag
 
-# %% ../nbs/10_study.ipynb #a0152f36
+# %% ../nbs/10_study.ipynb #c9cf217f
 import qstudy
 NBS = Path(qstudy.__file__).resolve().parent.parent / 'nbs'  # report notebooks ship in the checkout
 SECTIONS = {
@@ -48,7 +48,7 @@ def check_writable(path):
     if not p.is_dir() or not os.access(p, os.W_OK):
         raise StudyError(f"run directory {path} is not writable ({p} is {'not a folder' if not p.is_dir() else 'read-only'}); choose another with --run-dir")
 
-# %% ../nbs/10_study.ipynb #1467ab92
+# %% ../nbs/10_study.ipynb #ebb1f19e
 def bar(total, desc, quiet, position=0):
     "A progress bar with counts and a time estimate (tqdm), silent when `quiet`."
     from tqdm.auto import tqdm
@@ -82,7 +82,7 @@ def run_report(section, params, out_dir, quiet=False):
     h = out_dir / f'{section}.json'
     return store.load_json(h)['headline'] if h.exists() else ''
 
-# %% ../nbs/10_study.ipynb #0c2e39cb
+# %% ../nbs/10_study.ipynb #0ef21317
 def write_index(reports_dir, profile):
     "reports/<profile>/index.html: every dataset's sections with their headline."
     root = Path(reports_dir) / profile
@@ -99,7 +99,7 @@ def write_index(reports_dir, profile):
             f"<tr><th>dataset</th><th>section</th><th>headline</th></tr>{''.join(rows)}</table>")
     return store.atomic_write(root / 'index.html', lambda p: Path(p).write_text(page))
 
-# %% ../nbs/10_study.ipynb #51aae6bb
+# %% ../nbs/10_study.ipynb #ee1c2be2
 def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=None, reports_dir='reports', seed=0,
           quiet=False, trainer_kwargs=None, lock_timeout=0, **overrides):
     "Run the whole study for one profile and dataset; return {section: headline}."
@@ -131,7 +131,7 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
 import contextlib
 def _nolock(): return contextlib.nullcontext()
 
-# %% ../nbs/10_study.ipynb #d74bcda9
+# %% ../nbs/10_study.ipynb #ba0a768d
 def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, reports_dir='reports'):
     "Lines saying which models and reports are done and which are missing."
     dataset = dataset or (PROFILES[profile]['dataset'] if profile in PROFILES else None)
@@ -149,7 +149,7 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
         lines.append(f"  report {s:10s} {'done' if done else 'missing'}")
     return lines
 
-# %% ../nbs/10_study.ipynb #94c057cf
+# %% ../nbs/10_study.ipynb #989d6702
 class Parser(argparse.ArgumentParser):
     "argparse with one-line errors and exit code 2."
     def error(self, message):
@@ -214,7 +214,7 @@ def main(argv=None):
         sys.stderr.write(f"qstudy: error: {e}\n"); return 2
     return 0
 
-# %% ../nbs/10_study.ipynb #7e68af17
+# %% ../nbs/10_study.ipynb #3b7ed032
 def report_models(models, dataset, profile, seed, run_dir, overrides=None):
     "The trained models and their records, from the store (trained first only when absent)."
     return {m: train_model(m, dataset, profile, seed, run_dir, progress=False, **(overrides or {})) for m in models}

@@ -6,7 +6,7 @@
 __all__ = ['PROFILES', 'profile', 'LitModel', 'predict', 'git_commit', 'versions', 'model_config', 'load_trained', 'train_model',
            'profile_dataset', 'data_tag']
 
-# %% ../nbs/03_training.ipynb #9afdcdc7
+# %% ../nbs/03_training.ipynb #b677a597
 import os, platform, subprocess, time, copy, warnings, logging
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from .data import StudyData, arrays, to_tensor, check_choice, DATASETS
 import qstudy
 from . import store
 
-# %% ../nbs/03_training.ipynb #d846bf28
+# %% ../nbs/03_training.ipynb #d775c11a
 PROFILES = {
     'smoke': dict(dataset='digits', train=dict(width=0.0625, epochs=8, batch_size=64, lr=3e-3, lr_step=4, lr_decay=0.5,
                                               val_size=0.1, train_size=None, precision='32-true')),
@@ -35,7 +35,7 @@ def profile(name):
     if name not in PROFILES: raise ValueError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
     return copy.deepcopy(PROFILES[name])
 
-# %% ../nbs/03_training.ipynb #718d67e2
+# %% ../nbs/03_training.ipynb #5b5a5f55
 class LitModel(L.LightningModule):
     "One Appendix A network trained with cross-entropy, Adam and a staircase learning-rate decay."
     def __init__(self, name, dataset, width=1.0, lr=1e-3, lr_step=10, lr_decay=0.5, authors_code=False):
@@ -66,7 +66,7 @@ class LitModel(L.LightningModule):
         opt = torch.optim.Adam(self.parameters(), lr=hp.lr)
         return [opt], [torch.optim.lr_scheduler.StepLR(opt, step_size=hp.lr_step, gamma=hp.lr_decay)]
 
-# %% ../nbs/03_training.ipynb #f05b20bc
+# %% ../nbs/03_training.ipynb #f822009e
 @torch.no_grad()
 def predict(model, x, batch_size=500):
     "Predicted labels of `model` (in eval mode) on images `x`."
@@ -74,7 +74,7 @@ def predict(model, x, batch_size=500):
     dev = next(model.parameters(), torch.empty(0)).device
     return torch.cat([model(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
 
-# %% ../nbs/03_training.ipynb #9ca610e8
+# %% ../nbs/03_training.ipynb #0cb1ef11
 def git_commit():
     "The commit of the qstudy checkout, or None outside git."
     try:
@@ -103,7 +103,7 @@ def load_trained(cfg, run_dir=None):
     model.load_state_dict(t['state_dict'])
     return model.eval(), rec
 
-# %% ../nbs/03_training.ipynb #3b185a26
+# %% ../nbs/03_training.ipynb #a356440e
 def train_model(name: str,             # one of MODEL_NAMES
                 dataset: str = None,   # default: the profile's dataset
                 profile: str = 'smoke',  # 'smoke', 'cpu' or 'paper'
