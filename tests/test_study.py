@@ -22,7 +22,7 @@ def records(run_dir):
 def test_smoke_study_produces_every_report(smoke):
     d, r = smoke
     out = d / 'reports' / 'smoke' / 'digits'
-    for s in ('accuracy',):
+    for s in ('accuracy', 'robustness'):
         assert (out / f'{s}.ipynb').exists() and (out / f'{s}.html').stat().st_size > 10_000
         assert json.loads((out / f'{s}.json').read_text())['headline']
     assert list((out / 'figures').glob('*.png'))

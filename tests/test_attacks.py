@@ -1,0 +1,151 @@
+"""Attacks: properties every attack must have, and agreement with independent implementations (test-only)."""
+import logging, math
+import numpy as np
+import pytest, torch
+from qstudy.attacks import attack, ATTACKS, attack_params
+from qstudy.training import train_model, predict
+from qstudy.metrics import attack_points
+from qstudy.data import load
+
+logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
+# small settings that keep each attack to seconds on the smoke model; the mechanics are those of the paper's
+FAST = dict(fgsm={}, bim=dict(steps=20, step_size=0.003), cwl2=dict(steps=30, binary_search_steps=3),
+            spsa=dict(steps=10, samples=32), zoo=dict(steps=10, binary_search_steps=2, coords=32))
+
+@pytest.fixture(scope='module')
+def points(tmp_path_factory):
+    "The smoke float model and 40 test points it classifies correctly."
+    model, _ = train_model('float', 'digits', 'smoke', run_dir=tmp_path_factory.mktemp('runs'), progress=False)
+    x, y = load('digits', 'test')
+    idx = attack_points(predict(model, x) == y, 40, seed=0)
+    return model.eval(), x[idx], y[idx]
+
+def success(model, xa, y): return (predict(model, xa) != y).float().mean().item()
+def mean_l2(model, x, xa, y):
+    ok = predict(model, xa) != y
+    return (xa - x)[ok].flatten(1).norm(dim=1).mean().item()
+
+@pytest.mark.parametrize('name', list(ATTACKS))
+def test_properties(points, name):
+    model, x, y = points
+    x, y = x[:8], y[:8]
+    xa = attack(name, model, x, y, seed=1, **FAST[name])
+    assert xa.shape == x.shape and xa.min() >= 0 and xa.max() <= 1
+    if 'eps' in attack_params(name):
+        assert (xa - x).abs().max() <= 0.03 + 1e-6
+        assert torch.equal(attack(name, model, x, y, eps=0., **FAST[name]), x)  # ε = 0 returns x
+    else:
+        # with c = 0 the objective is the distance alone: nothing moves
+        assert torch.allclose(attack(name, model, x, y, initial_const=0., **dict(FAST[name], binary_search_steps=1)), x, atol=1e-5)
+    assert torch.equal(xa, attack(name, model, x, y, seed=1, **FAST[name]))  # same seed, same x_adv
+
+def test_model_untouched(points):
+    model, x, y = points
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    attack('bim', model, x[:4], y[:4], **FAST['bim'])
+    assert model.training  # mode restored
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+def test_cw_unbounded_reaches_everything_and_bim_beats_fgsm(points):
+    model, x, y = points
+    xa = attack('cwl2', model, x, y, initial_const=100., binary_search_steps=1, steps=100)
+    assert success(model, xa, y) == 1.0
+    for eps in (0.05, 0.1):
+        assert success(model, attack('bim', model, x, y, eps=eps, steps=20, step_size=eps / 10), y) >= \
+               success(model, attack('fgsm', model, x, y, eps=eps), y)
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match="unknown attack 'deepfool'"): attack_params('deepfool')
+    with pytest.raises(ValueError, match='must be ≥ 0'): attack_params('fgsm', eps=-0.01)
+    with pytest.raises(ValueError, match='must be an integer ≥ 1'): attack_params('bim', steps=0)
+    with pytest.raises(ValueError, match="unknown preset 'cleverhans'"): attack_params('bim', 'cleverhans')
+
+# ---- differential tests against independent implementations ----------------------------------------------
+
+def test_fgsm_identical_to_foolbox(points):
+    fb = pytest.importorskip('foolbox')
+    model, x, y = points
+    _, theirs, _ = fb.attacks.LinfFastGradientAttack(random_start=False)(fb.PyTorchModel(model, bounds=(0, 1)), x, y, epsilons=0.03)
+    assert torch.equal(attack('fgsm', model, x, y, eps=0.03), theirs)
+
+def test_bim_matches_foolbox(points):
+    fb = pytest.importorskip('foolbox')
+    model, x, y = points
+    a = fb.attacks.LinfBasicIterativeAttack(abs_stepsize=0.003, steps=20, random_start=False)
+    _, theirs, _ = a(fb.PyTorchModel(model, bounds=(0, 1)), x, y, epsilons=0.03)
+    ours = attack('bim', model, x, y, eps=0.03, steps=20, step_size=0.003)
+    # same algorithm; float32 sums may differ in the last bit and flip the sign of a ~0 gradient entry,
+    # which moves that pixel by one step: at most a few pixels of a few images
+    assert (ours - theirs).abs().max() <= 2 * 0.003 + 1e-6
+    assert ((ours - theirs).abs() > 1e-6).float().mean() < 1e-3
+
+def test_cwl2_matches_foolbox(points):
+    fb = pytest.importorskip('foolbox')
+    model, x, y = points
+    kw = dict(binary_search_steps=5, steps=50, initial_const=0.9, confidence=0.)
+    a = fb.attacks.L2CarliniWagnerAttack(stepsize=0.1, abort_early=True, **kw)
+    theirs, _, _ = a(fb.PyTorchModel(model, bounds=(0, 1)), x, y, epsilons=None)
+    ours = attack('cwl2', model, x, y, lr=0.1, **kw)
+    s_ours, s_theirs = success(model, ours, y), success(model, theirs, y)
+    # same algorithm, but different tanh clamping and best-point checks: success within 5 points
+    assert abs(s_ours - s_theirs) <= 0.05, (s_ours, s_theirs)
+    l_ours, l_theirs = mean_l2(model, x, ours, y), mean_l2(model, x, theirs, y)
+    assert abs(l_ours - l_theirs) <= 0.15 * l_theirs, (l_ours, l_theirs)  # the issue's 15 %
+
+def test_spsa_matches_torchattacks(points):
+    ta = pytest.importorskip('torchattacks')
+    model, x, y = points
+    theirs = ta.SPSA(model, eps=0.03, delta=0.01, lr=0.01, nb_iter=10, nb_sample=32, max_batch_size=32)(x, y)
+    ours = attack('spsa', model, x, y, eps=0.03, steps=10, samples=32, seed=0)
+    # stochastic estimators (and torchattacks has no random start): success rates within 10 points
+    assert abs(success(model, ours, y) - success(model, theirs, y)) <= 0.10
+
+def tiny_linear_problem():
+    "A linear model on 3×4×4 inputs (48 coordinates) and 10 points it classifies correctly by construction."
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 10)).eval()
+    x = torch.rand(10, 3, 4, 4)
+    return model, x, model(x).argmax(1)
+
+ZOO_KW = dict(steps=100, binary_search_steps=5, initial_const=0.9, lr=0.1)
+
+def test_zoo_matches_cw_where_finite_differences_are_exact():
+    """ZOO minimises CW's objective (on log-softmax) with coordinate-wise finite differences; on a 48-coordinate
+    linear model every coordinate is estimated many times, so it must land where foolbox's exact-gradient
+    CW-L2 lands."""
+    fb = pytest.importorskip('foolbox')
+    model, x, y = tiny_linear_problem()
+    ours = attack('zoo', model, x, y, coords=16, seed=0, **ZOO_KW)
+    kw = dict(ZOO_KW); kw['stepsize'] = kw.pop('lr')
+    cw, _, _ = fb.attacks.L2CarliniWagnerAttack(confidence=0., abort_early=True, **kw)(
+        fb.PyTorchModel(model, bounds=(0, 1)), x, y, epsilons=None)
+    s_ours, s_cw = success(model, ours, y), success(model, cw, y)
+    l_ours, l_cw = mean_l2(model, x, ours, y), mean_l2(model, x, cw, y)
+    print(f'ZOO success {s_ours:.2f} L2 {l_ours:.3f}; foolbox CW-L2 success {s_cw:.2f} L2 {l_cw:.3f}')
+    assert abs(s_ours - s_cw) <= 0.10
+    # the log-softmax margin differs from the logit margin by the log-partition terms, so the optimum moves a
+    # little: the issue's 25 % for ZOO
+    assert abs(l_ours - l_cw) <= 0.25 * l_cw
+
+@pytest.mark.xfail(strict=True, reason="ART's ZooAttack reaches 30 % here where exact CW and ours reach 100 %; its "
+                   "_optimizer returns x_adv + noise with x_adv already perturbed (noise counted twice). Known to "
+                   "its users (ART issues #1078, #1330). Strict: if ART is fixed this test passes and must be un-marked.")
+def test_zoo_matches_art():
+    pytest.importorskip('art')
+    from art.attacks.evasion import ZooAttack
+    from art.estimators.classification import PyTorchClassifier
+    model, x, y = tiny_linear_problem()
+    np.random.seed(0)  # ART draws its coordinates from numpy's global generator
+    clf = PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=(3, 4, 4), nb_classes=10,
+                            clip_values=(0., 1.))
+    z = ZooAttack(clf, confidence=0., targeted=False, abort_early=True, use_resize=False, use_importance=False,
+                  nb_parallel=16, batch_size=1, variable_h=1e-4, verbose=False, max_iter=100, binary_search_steps=5,
+                  initial_const=0.9, learning_rate=0.1)
+    theirs = torch.from_numpy(z.generate(x.numpy(), y.numpy()))
+    ours = attack('zoo', model, x, y, coords=16, seed=0, **ZOO_KW)
+    s_ours, s_theirs = success(model, ours, y), success(model, theirs, y)
+    print(f'ZOO success ours {s_ours:.2f} ART {s_theirs:.2f}')
+    assert abs(s_ours - s_theirs) <= 0.10, (s_ours, s_theirs)  # the issue's 10 points
+    l_ours, l_theirs = mean_l2(model, x, ours, y), mean_l2(model, x, theirs, y)
+    assert abs(l_ours - l_theirs) <= 0.25 * l_theirs  # the issue's 25 %
