@@ -174,4 +174,7 @@ d = { 'settings': { 'branch': 'main',
                                  'qstudy.training.profile': ('training.html#profile', 'qstudy/training.py'),
                                  'qstudy.training.profile_dataset': ('training.html#profile_dataset', 'qstudy/training.py'),
                                  'qstudy.training.train_model': ('training.html#train_model', 'qstudy/training.py'),
-                                 'qstudy.training.versions': ('training.html#versions', 'qstudy/training.py')}}}
+                                 'qstudy.training.versions': ('training.html#versions', 'qstudy/training.py')},
+            'qstudy.transfer': { 'qstudy.transfer.test_predictions': ('transfer.html#test_predictions', 'qstudy/transfer.py'),
+                                 'qstudy.transfer.transfer_cell': ('transfer.html#transfer_cell', 'qstudy/transfer.py'),
+                                 'qstudy.transfer.transfer_matrix': ('transfer.html#transfer_matrix', 'qstudy/transfer.py')}}}

@@ -35,7 +35,7 @@ def fmt_acc(k, n):
     lo, hi = wilson(k, n)
     return f"{k / n:.2f} [{lo:.2f}, {hi:.2f}] n={n}"
 
-# %% ../nbs/05_metrics.ipynb #b7c6b1f8
+# %% ../nbs/05_metrics.ipynb #0ee465dc
 class AdversarialAccuracy(torchmetrics.Metric):
     "Share of adversarial examples still classified as their true label."
     def __init__(self, **kw):
@@ -44,7 +44,7 @@ class AdversarialAccuracy(torchmetrics.Metric):
         self.add_state('total', torch.tensor(0), dist_reduce_fx='sum')
     def update(self, pred_adv, y):
         self.correct += (pred_adv == y).sum(); self.total += y.numel()
-    def compute(self): return self.correct.float() / self.total.clamp_min(1)
+    def compute(self): return self.correct.float() / self.total if self.total > 0 else torch.tensor(float('nan'))
 
 class SuccessfulNorm(torchmetrics.Metric):
     "Mean Lp norm of the perturbation over successful adversarial examples (nan when none)."

@@ -77,13 +77,14 @@ class LitModel(L.LightningModule):
         opt = torch.optim.Adam(self.parameters(), lr=hp.lr)
         return [opt], [torch.optim.lr_scheduler.StepLR(opt, step_size=hp.lr_step, gamma=hp.lr_decay)]
 
-# %% ../nbs/03_training.ipynb #f822009e
+# %% ../nbs/03_training.ipynb #d2d46428
 @torch.no_grad()
 def predict(model, x, batch_size=500):
     "Predicted labels of `model` (in eval mode) on images `x`."
     model.eval()
     dev = next(model.parameters(), torch.empty(0)).device
-    return torch.cat([model(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+    out = [model(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 # %% ../nbs/03_training.ipynb #0cb1ef11
 def git_commit():
