@@ -109,9 +109,9 @@ def spsa(model, x, y, eps=0.03, steps=100, lr=0.01, delta=0.01, samples=128, ran
         dx = project_linf(x + dx, x, eps) - x
     return x + dx
 
-# %% ../nbs/04_attacks.ipynb #10d69481
+# %% ../nbs/04_attacks.ipynb #3364e003
 def const_search(model, x, y, step, steps=100, initial_const=0.9, binary_search_steps=10, confidence=0.,
-                 abort_early=True, lr=0.1):
+                 abort_early=True):
     "CW-style minimisation of ‖x' − x‖² + c·f over the tanh variable, with binary search on c; best x' per point."
     B = len(x)
     w0 = to_tanh(x)
@@ -140,7 +140,7 @@ def const_search(model, x, y, step, steps=100, initial_const=0.9, binary_search_
         const = torch.where(torch.isinf(upper), const * 10, (lower + upper) / 2)
     return best
 
-# %% ../nbs/04_attacks.ipynb #b90da471
+# %% ../nbs/04_attacks.ipynb #eaaa1a16
 def cwl2(model, x, y, steps=100, lr=0.1, initial_const=0.9, binary_search_steps=10, confidence=0.,
          abort_early=True, gen=None):
     "Carlini-Wagner L2: Adam in the tanh variable, binary search over c; the smallest adversarial per point."
@@ -152,9 +152,9 @@ def cwl2(model, x, y, steps=100, lr=0.1, initial_const=0.9, binary_search_steps=
         g, = torch.autograd.grad(obj.sum(), w_)
         adam_step(w, g, st, lr)
         return logits.detach(), obj.sum().item()
-    return const_search(model, x, y, step, steps, initial_const, binary_search_steps, confidence, abort_early, lr)
+    return const_search(model, x, y, step, steps, initial_const, binary_search_steps, confidence, abort_early)
 
-# %% ../nbs/04_attacks.ipynb #84ae09a7
+# %% ../nbs/04_attacks.ipynb #50e7cd76
 def zoo(model, x, y, steps=100, lr=0.1, initial_const=0.9, binary_search_steps=10, confidence=0.,
         coords=128, h=1e-4, abort_early=True, gen=None):
     "ZOO-ADAM: coordinate-wise symmetric differences of ‖x' − x‖² + c·f(x') (Eq. 10) and coordinate Adam."
@@ -180,7 +180,7 @@ def zoo(model, x, y, steps=100, lr=0.1, initial_const=0.9, binary_search_steps=1
         st.update({n: t.view_as(w) for n, t in stv.items()})
         step.estimates = g[mask].view(B, k)  # kept for the gradient-masking diagnostics
         return logits.view(B, 2 * k + 1, -1)[:, -1], f[:, -1].sum().item()
-    return const_search(model, x, y, step, steps, initial_const, binary_search_steps, confidence, abort_early, lr)
+    return const_search(model, x, y, step, steps, initial_const, binary_search_steps, confidence, abort_early)
 
 # %% ../nbs/04_attacks.ipynb #fcb7b2ee
 ATTACKS = {

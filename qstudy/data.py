@@ -230,7 +230,7 @@ def arrays(dataset, split, root=None, download_ok=True):
         raise DataError(f"{src['path']}: decoded to x {x.shape} {x.dtype}, y {y.shape}; expected N×32×32×3 uint8 and labels 0-9")
     return x, y, src
 
-# %% ../nbs/01_data.ipynb #ff047ee9
+# %% ../nbs/01_data.ipynb #87adddc9
 def to_tensor(x):
     "uint8 N×32×32×3 → float32 N×3×32×32 in [0, 1]."
     return torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255).contiguous()
@@ -250,8 +250,9 @@ def describe(dataset, root=None, download_ok=False):
     for split in SPLITS:
         try:
             x, y, src = arrays(dataset, split, root, download_ok)
-            out.update({split: len(y), 'source': str(src['path'] or 'scikit-learn'), 'official': src['official'],
+            out.update({split: len(y), f'{split}_source': str(src['path'] or 'scikit-learn'), 'official': src['official'],
                         'note': src['note']})
+            out.setdefault('source', out[f'{split}_source'])
         except DataError as e: out.update({split: None, 'error': str(e)})
     return out
 

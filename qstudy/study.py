@@ -7,8 +7,8 @@ __all__ = ['NBS', 'SECTIONS', 'StudyError', 'check_inputs', 'check_writable', 'b
            'write_index', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'report_models',
            'deviations', 'attack_deviations', 'save_figure', 'save_headline']
 
-# %% ../nbs/10_study.ipynb #87d14254
-import argparse, json, os, sys, time, tempfile, shutil, html, logging
+# %% ../nbs/10_study.ipynb #4db0a3a9
+import argparse, contextlib, json, os, sys, time, tempfile, shutil, html, logging
 from pathlib import Path
 import torch
 from . import store
@@ -115,7 +115,7 @@ def write_index(reports_dir, profile):
             f"<tr><th>dataset</th><th>section</th><th>headline</th></tr>{''.join(rows)}</table>")
     return store.atomic_write(root / 'index.html', lambda p: Path(p).write_text(page))
 
-# %% ../nbs/10_study.ipynb #94e93ab2
+# %% ../nbs/10_study.ipynb #8316872a
 def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=None, reports_dir='reports', seed=0,
           quiet=False, trainer_kwargs=None, lock_timeout=0, **overrides):
     "Run the whole study for one profile and dataset; return {section: headline}."
@@ -124,7 +124,7 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
     if not quiet: print(f"qstudy study: profile {profile}, dataset {dataset}, run dir {run_dir}, sections {', '.join(sections)}")
     out, times = {}, {}
     # under DDP Lightning starts the other ranks by re-running this command: only rank 0 takes the lock
-    lock = store.run_lock(run_dir, lock_timeout) if int(os.environ.get('LOCAL_RANK', 0)) == 0 else _nolock()
+    lock = store.run_lock(run_dir, lock_timeout) if int(os.environ.get('LOCAL_RANK', 0)) == 0 else contextlib.nullcontext()
     need_attacks = any(SECTIONS[s]['attacks'] for s in sections)
     with lock, bar(1 + need_attacks + len(sections), 'study', quiet) as total:
         t0 = time.time()
@@ -149,9 +149,6 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         for s, h in out.items(): print(f"  {s}: {h}")
         print(f"reports in {out_dir}, index {Path(reports_dir) / profile / 'index.html'}; stage seconds {times}")
     return out
-
-import contextlib
-def _nolock(): return contextlib.nullcontext()
 
 # %% ../nbs/10_study.ipynb #ba0a768d
 def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, reports_dir='reports'):
