@@ -6,13 +6,13 @@
 __all__ = ['wilson', 'fmt_acc', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness', 'attack_points', 'attack_settings',
            'adversarial_examples']
 
-# %% ../nbs/05_metrics.ipynb #edf4960a
+# %% ../nbs/05_metrics.ipynb #a0e60024
 import math
 import numpy as np
 import torch
 import torchmetrics
 import time
-from .training import predict, train_model, profile as get_profile
+from .training import predict, train_model, stored_predictions, profile as get_profile
 from .attacks import attack, attack_params, ATTACKS
 from .data import load
 from . import store
@@ -78,7 +78,7 @@ def attack_points(pred_correct,  # bool tensor: which test points the model (or 
     rng = np.random.default_rng(seed)
     return torch.from_numpy(np.sort(rng.choice(idx, size=min(n, len(idx)), replace=False)))
 
-# %% ../nbs/05_metrics.ipynb #c7d30e1b
+# %% ../nbs/05_metrics.ipynb #6f3bfd93
 def attack_settings(profile_name, attack_name, n=None, preset=None, **overrides):
     "(n points, full attack parameters, batch size) of `attack_name` under a profile, with changes."
     a = get_profile(profile_name)['attacks']
@@ -96,8 +96,7 @@ def adversarial_examples(model_name, attack_name, dataset=None, profile='smoke',
     label = f'{model_name}-{attack_name}'
     x_all, y_all = load(dataset, 'test')
     if store.find_artifact(run_dir, 'adversarial', cfg, label) is None:
-        _, mt = store.load_artifact(run_dir, 'models', mrec['config'], model_name)
-        idx = attack_points(mt['test_pred'] == y_all, n, seed)
+        idx = attack_points(stored_predictions(mrec, run_dir) == y_all, n, seed)
         x, y = x_all[idx], y_all[idx]
         t0, chunks = time.time(), []
         for i in range(0, len(idx), batch):

@@ -7,10 +7,9 @@ __all__ = ['NBS', 'SECTIONS', 'StudyError', 'check_inputs', 'check_writable', 'b
            'write_index', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'report_models',
            'deviations', 'attack_deviations', 'save_figure', 'save_headline']
 
-# %% ../nbs/10_study.ipynb #4db0a3a9
-import argparse, contextlib, json, os, sys, time, tempfile, shutil, html, logging
+# %% ../nbs/10_study.ipynb #71725c61
+import argparse, contextlib, os, sys, time, tempfile, html
 from pathlib import Path
-import torch
 from . import store
 from .data import DATASETS, describe, DataError
 from .models import MODEL_NAMES, model_bits

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['SMOKE_ATTACKS', 'PROFILES', 'profile', 'LitModel', 'predict', 'git_commit', 'versions', 'model_config',
-           'load_trained', 'train_model', 'profile_dataset', 'data_tag']
+           'load_trained', 'train_model', 'stored_predictions', 'profile_dataset', 'data_tag']
 
-# %% ../nbs/03_training.ipynb #b677a597
+# %% ../nbs/03_training.ipynb #3626fb4a
 import os, platform, subprocess, time, copy, warnings, logging
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,7 @@ import lightning as L
 import torchmetrics
 from .quantizers import clip_binary_weights
 from .models import build_model, model_bits, MODEL_NAMES
-from .data import StudyData, arrays, to_tensor, check_choice, DATASETS
+from .data import StudyData, check_choice, DATASETS
 import qstudy
 from . import store
 
@@ -115,7 +115,7 @@ def load_trained(cfg, run_dir=None):
     model.load_state_dict(t['state_dict'])
     return model.eval(), rec
 
-# %% ../nbs/03_training.ipynb #a356440e
+# %% ../nbs/03_training.ipynb #d3108d24
 def train_model(name: str,             # one of MODEL_NAMES
                 dataset: str = None,   # default: the profile's dataset
                 profile: str = 'smoke',  # 'smoke', 'cpu' or 'paper'
@@ -158,6 +158,10 @@ def train_model(name: str,             # one of MODEL_NAMES
                versions=versions(), git_commit=git_commit())
     store.save_artifact(run_dir, 'models', cfg, rec, dict(state_dict=model.state_dict(), test_pred=pred), label=name)
     return model, store.find_artifact(run_dir, 'models', cfg, name)
+
+def stored_predictions(record, run_dir=None):
+    "Test-set predictions stored with a trained model, from its record."
+    return store.load_artifact(run_dir, 'models', record['config'], record['name'])[1]['test_pred']
 
 def profile_dataset(profile_name):
     "The dataset a profile studies by default."
