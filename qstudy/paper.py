@@ -104,7 +104,7 @@ def fmt_paper(v, nd=2):
     "A paper value for a table: '–' where the paper has none, '?' where the text is unreadable."
     return '–' if v is None else f"{v:.{nd}f}"
 
-# %% ../nbs/09_paper.ipynb #ba0ea04d
+# %% ../nbs/09_paper.ipynb #b06209f4
 TRANSFER_ATTACKS = ['fgsm', 'bim', 'cwl2', 'spsa', 'zoo']
 SOURCES = {17: 'float', 18: 'float', 19: 'w1a1', 20: 'w1a1', 21: 'w1a32', 22: 'w1a32', 23: 'w2a2', 24: 'w2a2',
            25: 'w2a32', 26: 'w2a32', 27: 'w3a3', 28: 'w3a3', 29: 'w3a32', 30: 'w3a32', 31: 'w4a4', 32: 'w4a4',
@@ -170,6 +170,6 @@ def paper_transfer(dataset, attack, source, target):
     "Tables 17-34: (acc, l2, linf) of `attack` crafted on `source` and evaluated on `target`, or None."
     for t in TRANSFER.values():
         if t['source'] == source:
-            v = t['values'][dataset][attack].get(target)
+            v = t['values'].get(dataset, {}).get(attack, {}).get(target)
             if v is not None: return tuple(v)
     return None

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['BITWIDTHS', 'SignSTE', 'binarize', 'RoundSTE', 'quantize_k', 'dorefa_weight', 'dorefa_act', 'check_bits',
-           'quantize_weight', 'quantize_act', 'QConv2d', 'QLinear', 'QAct', 'clip_binary_weights']
+           'quantize_weight', 'quantize_act', 'surrogate_weight', 'surrogate_act', 'QLayer', 'QConv2d', 'QLinear',
+           'QAct', 'clip_binary_weights', 'full_precision_shadow']
 
 # %% ../nbs/00_quantizers.ipynb #9be26a1d
 import torch
@@ -77,34 +78,60 @@ def quantize_act(x, bits: int):
     if check_bits(bits) == 32: return F.relu(x)
     return binarize(x) if bits == 1 else dorefa_act(x, bits)
 
-# %% ../nbs/00_quantizers.ipynb #7392c2e9
-class QConv2d(nn.Conv2d):
+# %% ../nbs/00_quantizers.ipynb #0672f6b4
+def surrogate_weight(w, bits: int):
+    "The differentiable stand-in for `quantize_weight` (same scale, no rounding)."
+    if check_bits(bits) == 32: return w
+    if bits == 1: return w / w.abs().mean().clamp_min(1e-12)
+    t = torch.tanh(w)
+    return t / t.abs().max().clamp_min(1e-12)
+
+def surrogate_act(x, bits: int):
+    "The differentiable stand-in for `quantize_act`: hardtanh for sign, clamp to [0, 1] for DoReFa."
+    if check_bits(bits) == 32: return F.relu(x)
+    return F.hardtanh(x) if bits == 1 else x.clamp(0, 1)
+
+# %% ../nbs/00_quantizers.ipynb #cfaa74ba
+class QLayer:
+    "Mixin: real-valued weights, used quantized to `wbits` bits in the forward (or their surrogate, see below)."
+    surrogate = False
+    def _setup(self, wbits, authors_code): self.wbits, self.authors_code = check_bits(wbits), authors_code
+    def used_weight(self):
+        if self.surrogate: return surrogate_weight(self.weight, self.wbits)
+        return quantize_weight(self.weight, self.wbits, self.authors_code)
+
+class QConv2d(QLayer, nn.Conv2d):
     "Conv2d whose forward uses the weights quantized to `wbits` bits."
     def __init__(self, *args, wbits=32, authors_code=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.wbits, self.authors_code = check_bits(wbits), authors_code
-    def forward(self, x):
-        return self._conv_forward(x, quantize_weight(self.weight, self.wbits, self.authors_code), self.bias)
+        super().__init__(*args, **kwargs); self._setup(wbits, authors_code)
+    def forward(self, x): return self._conv_forward(x, self.used_weight(), self.bias)
 
-class QLinear(nn.Linear):
+class QLinear(QLayer, nn.Linear):
     "Linear layer whose forward uses the weights quantized to `wbits` bits."
     def __init__(self, *args, wbits=32, authors_code=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.wbits, self.authors_code = check_bits(wbits), authors_code
-    def forward(self, x):
-        return F.linear(x, quantize_weight(self.weight, self.wbits, self.authors_code), self.bias)
+        super().__init__(*args, **kwargs); self._setup(wbits, authors_code)
+    def forward(self, x): return F.linear(x, self.used_weight(), self.bias)
 
 class QAct(nn.Module):
     "Block activation quantized to `abits` bits (ReLU when 32)."
+    surrogate = False
     def __init__(self, abits=32):
         super().__init__()
         self.abits = check_bits(abits)
-    def forward(self, x): return quantize_act(x, self.abits)
+    def forward(self, x): return (surrogate_act if self.surrogate else quantize_act)(x, self.abits)
     def extra_repr(self): return f"abits={self.abits}"
 
-# %% ../nbs/00_quantizers.ipynb #9e75b0f0
+# %% ../nbs/00_quantizers.ipynb #ba4bf1c0
 @torch.no_grad()
 def clip_binary_weights(model: nn.Module):
     "Clip the real-valued weights of every 1-bit layer of `model` to [-1, 1] (BinaryConnect)."
     for m in model.modules():
         if isinstance(m, (QConv2d, QLinear)) and m.wbits == 1: m.weight.clamp_(-1, 1)
+
+def full_precision_shadow(model: nn.Module):
+    "A copy of `model` with the same weights whose quantizers are replaced by their surrogates (for BPDA)."
+    import copy
+    m = copy.deepcopy(model)
+    for mod in m.modules():
+        if isinstance(mod, (QLayer, QAct)): mod.surrogate = True
+    return m

@@ -18,27 +18,39 @@ from .data import StudyData, check_choice, DATASETS
 import qstudy
 from . import store
 
-# %% ../nbs/03_training.ipynb #38c77297
+# %% ../nbs/03_training.ipynb #0d68b2ed
 # Attack settings per profile: the points attacked (the paper: 1000 random test points) and any change to the
 # paper's Appendix B parameters. Reduced settings are printed at the top of every report as deviations.
 SMOKE_ATTACKS = dict(preset='paper', batch_size=64,
-                     points=dict(fgsm=40, bim=40, cwl2=40, spsa=8, zoo=4),
+                     points=dict(fgsm=40, bim=40, cwl2=40, spsa=8, zoo=4, square=20, bpda=20),
                      overrides=dict(cwl2=dict(steps=30, binary_search_steps=4), spsa=dict(steps=20, samples=32),
-                                    zoo=dict(steps=20, binary_search_steps=2, coords=64)))
+                                    zoo=dict(steps=20, binary_search_steps=2, coords=64), square=dict(queries=200),
+                                    bpda=dict(steps=50)))
 PROFILES = {
     'smoke': dict(dataset='digits', train=dict(width=0.0625, epochs=8, batch_size=64, lr=3e-3, lr_step=4, lr_decay=0.5,
                                               val_size=0.1, train_size=None, precision='32-true'),
-                  attacks=SMOKE_ATTACKS),
+                  attacks=SMOKE_ATTACKS, transfer=dict(kappas=(5, 15, 25)), gradients=dict(points=360),
+                  ensemble=dict(points=40, overrides=SMOKE_ATTACKS['overrides']),
+                  diagnostics=dict(points=16, steps=10, spsa=dict(steps=5, samples=16), zoo_points=4)),
     # cpu: measured on the 2-core AVX2 machine (no bf16 units: bf16 autocast ran 10x slower than fp32), the
-    # quantized nets train at ~550 images/s at width 0.125, so 4 epochs of 45,000 images x 9 models ~ 50 min
+    # quantized nets train at ~550 images/s at width 0.125, so 4 epochs of 45,000 images x 9 models ~ 40 min.
+    # Attacks sized from bench/attacks.py at this width (s/image at Appendix B settings: BIM 0.083, CW-L2 0.19,
+    # SPSA 13, ZOO 75): fewer points and fewer SPSA samples / search steps so the whole study fits 90 minutes.
     'cpu': dict(dataset='cifar10', train=dict(width=0.125, epochs=4, batch_size=128, lr=3e-3, lr_step=2,
                                              lr_decay=0.3, val_size=0.1, train_size=None, precision='32-true'),
-                attacks=dict(preset='paper', batch_size=100, points=dict(fgsm=1000, bim=500, cwl2=200, spsa=30, zoo=10),
-                             overrides=dict(zoo=dict(binary_search_steps=3)))),
+                attacks=dict(preset='paper', batch_size=100, points=dict(fgsm=1000, bim=300, cwl2=60, spsa=20, zoo=5, square=50, bpda=100),
+                             overrides=dict(cwl2=dict(binary_search_steps=5), spsa=dict(steps=50, samples=32),
+                                            zoo=dict(binary_search_steps=2))),
+                transfer=dict(kappas=(5, 10, 15, 20, 25)), gradients=dict(points=500),
+                ensemble=dict(points=60, overrides=dict(cwl2=dict(binary_search_steps=5))),
+                diagnostics=dict(points=30, steps=20, spsa=dict(steps=10, samples=16), zoo_points=3)),
     'paper': dict(dataset='cifar10', train=dict(width=1.0, epochs=500, batch_size=50, lr=3e-3, lr_step=10,
                                                lr_decay=0.864, val_size=0.1, train_size=None, precision='32-true'),
-                  attacks=dict(preset='paper', batch_size=250, points=dict(fgsm=1000, bim=1000, cwl2=1000, spsa=1000, zoo=1000),
-                               overrides={})),
+                  attacks=dict(preset='paper', batch_size=250, points=dict(fgsm=1000, bim=1000, cwl2=1000, spsa=1000, zoo=1000, square=1000, bpda=1000),
+                               overrides={}),
+                  transfer=dict(kappas=(5, 10, 15, 20, 25)), gradients=dict(points=1000),
+                  ensemble=dict(points=1000, overrides={}),
+                  diagnostics=dict(points=500, steps=100, spsa=dict(steps=100, samples=128), zoo_points=100)),
 }
 
 def profile(name):

@@ -10,7 +10,8 @@ from qstudy.data import load
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
 # small settings that keep each attack to seconds on the smoke model; the mechanics are those of the paper's
 FAST = dict(fgsm={}, bim=dict(steps=20, step_size=0.003), cwl2=dict(steps=30, binary_search_steps=3),
-            spsa=dict(steps=10, samples=32), zoo=dict(steps=10, binary_search_steps=2, coords=32))
+            spsa=dict(steps=10, samples=32), zoo=dict(steps=10, binary_search_steps=2, coords=32),
+            square=dict(queries=100), bpda=dict(steps=20, step_size=0.003))
 
 @pytest.fixture(scope='module')
 def points(tmp_path_factory):

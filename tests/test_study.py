@@ -5,6 +5,7 @@ import pytest, torch
 from conftest import qstudy, BIN
 from qstudy import store
 from qstudy.models import MODEL_NAMES
+from qstudy.study import SECTIONS, STAGES
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
@@ -22,13 +23,16 @@ def records(run_dir):
 def test_smoke_study_produces_every_report(smoke):
     d, r = smoke
     out = d / 'reports' / 'smoke' / 'digits'
-    for s in ('accuracy', 'robustness'):
+    for s in SECTIONS:
         assert (out / f'{s}.ipynb').exists() and (out / f'{s}.html').stat().st_size > 10_000
         assert json.loads((out / f'{s}.json').read_text())['headline']
     assert list((out / 'figures').glob('*.png'))
     idx = (d / 'reports' / 'smoke' / 'index.html').read_text()
     assert "href='digits/accuracy.html'" in idx
     assert not list(out.glob('.*'))  # no temporary report left behind
+    st = json.loads((out / 'stages.json').read_text())
+    assert set(st['seconds']) == {'train', *STAGES, *(f'report {s}' for s in SECTIONS)}  # every stage's wall time
+    assert 'wall time per stage' in (out / 'accuracy.html').read_text()  # and printed at the top of the reports
 
 def test_smoke_accuracies(smoke):
     recs = records(smoke[0] / 'runs')
@@ -49,7 +53,8 @@ def test_rerun_loads_everything(smoke):
 
 def test_killed_study_resumes_without_redoing(tmp_path):
     runs = tmp_path / 'runs'
-    args = [BIN / 'qstudy', 'study', '--profile', 'smoke', '--run-dir', runs, '--quiet', '--models', 'float', 'w1a1', 'w2a2']
+    args = [BIN / 'qstudy', 'study', '--profile', 'smoke', '--run-dir', runs, '--quiet', '--models', 'float', 'w1a1', 'w2a2',
+            '--sections', 'accuracy']
     p = subprocess.Popen(list(map(str, args)), cwd=tmp_path, start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
@@ -78,6 +83,7 @@ def test_second_study_on_same_run_dir_is_refused(tmp_path):
     (['--sections', 'nope'], "unknown section 'nope'"),
     (['--models', 'w5a5'], "unknown model 'w5a5'"),
     (['--models', 'w2a8'], "unknown model 'w2a8'"),
+    (['--models', 'float', 'w1a1'], "section 'ensemble' needs the models"),
     (['--seed', 'x'], "invalid int value: 'x'"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, message):
