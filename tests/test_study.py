@@ -45,9 +45,12 @@ def test_smoke_accuracies(smoke):
 def test_rerun_loads_everything(smoke):
     d, _ = smoke
     before = {m: r['saved_at'] for m, r in records(d / 'runs').items()}
-    r = qstudy('study', '--profile', 'smoke', '--run-dir', d / 'runs', '--quiet', cwd=d)
+    adv = {r['saved_at'] for r in store.list_artifacts(d / 'runs', 'adversarial')}
+    # two sections keep the rerun short; their stages (train, attacks) must load everything
+    r = qstudy('study', '--profile', 'smoke', '--run-dir', d / 'runs', '--quiet', '--sections', 'accuracy', 'robustness', cwd=d)
     assert r.returncode == 0, r.stderr[-2000:]
     assert {m: r['saved_at'] for m, r in records(d / 'runs').items()} == before
+    assert {r['saved_at'] for r in store.list_artifacts(d / 'runs', 'adversarial')} == adv
     st = qstudy('status', '--profile', 'smoke', '--run-dir', d / 'runs', cwd=d)
     assert st.stdout.count(' done ') == 9 and 'missing' not in st.stdout
 
