@@ -218,4 +218,5 @@ d = { 'settings': { 'branch': 'main',
                                  'qstudy.training.versions': ('training.html#versions', 'qstudy/training.py')},
             'qstudy.transfer': { 'qstudy.transfer.transfer_cell': ('transfer.html#transfer_cell', 'qstudy/transfer.py'),
                                  'qstudy.transfer.transfer_kappas': ('transfer.html#transfer_kappas', 'qstudy/transfer.py'),
-                                 'qstudy.transfer.transfer_matrix': ('transfer.html#transfer_matrix', 'qstudy/transfer.py')}}}
+                                 'qstudy.transfer.transfer_matrix': ('transfer.html#transfer_matrix', 'qstudy/transfer.py'),
+                                 'qstudy.transfer.transfer_sweep': ('transfer.html#transfer_sweep', 'qstudy/transfer.py')}}}

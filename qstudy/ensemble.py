@@ -74,20 +74,19 @@ def _wilson_row(k, n):
     lo, hi = wilson(k, n) if n else (float('nan'), float('nan'))
     return dict(lo=lo, hi=hi)
 
-# %% ../nbs/08_ensemble.ipynb #d01347b0
+# %% ../nbs/08_ensemble.ipynb #6406431f
 def source_examples(dataset, profile, seed, run_dir, members, attacks, m, kappas=None, n=None, train_overrides=None,
                     attack_overrides=None):
     "{(attack, source): dict(y, preds members × points, kappa)} from the stored examples, CW-L2 at its worst κ."
     from qstudy.metrics import adversarial_examples
-    from qstudy.transfer import transfer_kappas
+    from qstudy.transfer import transfer_sweep
     from qstudy.training import train_model
     models = {s: train_model(s, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {}))[0] for s in members}
     out = {}
     for a in attacks:
         for s in members:
-            sweep = [dict(confidence=float(k)) for k in transfer_kappas(profile, kappas)] if a == 'cwl2' else [{}]
             cands = []
-            for kw in sweep:
+            for kw in transfer_sweep(a, profile, kappas):
                 adv = adversarial_examples(s, a, dataset, profile, seed, run_dir, n=n, train_overrides=train_overrides,
                                            **{**(attack_overrides or {}).get(a, {}), **kw})
                 preds = member_predictions(models, adv['x_adv'])
