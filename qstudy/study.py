@@ -8,13 +8,13 @@ __all__ = ['NBS', 'SECTIONS', 'STAGES', 'STRONG_ATTACKS', 'PATH_VARS', 'StudyErr
            'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs',
            'main', 'report_models', 'deviations', 'attack_deviations', 'save_figure', 'save_headline']
 
-# %% ../nbs/10_study.ipynb #05082d95
+# %% ../nbs/10_study.ipynb #cb82c9c9
 import argparse, contextlib, os, sys, time, tempfile, html
 from pathlib import Path
 from . import store
 from .data import DATASETS, describe, DataError
 from .models import MODEL_NAMES, ENSEMBLE, model_bits
-from .training import PROFILES, profile as get_profile, train_model, model_config, data_tag
+from .training import PROFILES, profile as get_profile, train_model, model_config, data_tag, train_settings
 from .attacks import ATTACKS, PAPER_ATTACKS
 from .metrics import adversarial_examples, attack_settings
 
@@ -296,14 +296,14 @@ def main(argv=None):
         sys.stderr.write(f"qstudy: error: {e}\n"); return 2
     return 0
 
-# %% ../nbs/10_study.ipynb #9759cf7e
+# %% ../nbs/10_study.ipynb #29bbdc46
 def report_models(models, dataset, profile, seed, run_dir, overrides=None):
     "The trained models and their records, from the store (trained first only when absent)."
     return {m: train_model(m, dataset, profile, seed, run_dir, progress=False, **(overrides or {})) for m in models}
 
 def deviations(profile, dataset, records, overrides=None, out_dir=None):
     "Markdown lines stating how this run differs from the paper: profile numbers, data, sample sizes."
-    tr = dict(get_profile(profile)['train'], **(overrides or {}))
+    tr = dict(train_settings(profile, dataset), **(overrides or {}))
     rec = next(iter(records.values()))
     lines = [f"- profile **{profile}**: width {tr['width']} of the paper's network, {tr['epochs']} epochs, "
              f"batch {tr['batch_size']}, Adam lr {tr['lr']} × {tr['lr_decay']} every {tr['lr_step']} epochs, "
