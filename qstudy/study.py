@@ -8,7 +8,7 @@ __all__ = ['NBS', 'SECTIONS', 'STAGES', 'STRONG_ATTACKS', 'PATH_VARS', 'StudyErr
            'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs',
            'main', 'report_models', 'deviations', 'attack_deviations', 'save_figure', 'save_headline']
 
-# %% ../nbs/10_study.ipynb #cb82c9c9
+# %% ../nbs/10_study.ipynb #62a76dc5
 import argparse, contextlib, os, sys, time, tempfile, html
 from pathlib import Path
 from . import store
@@ -17,6 +17,7 @@ from .models import MODEL_NAMES, ENSEMBLE, model_bits
 from .training import PROFILES, profile as get_profile, train_model, model_config, data_tag, train_settings
 from .attacks import ATTACKS, PAPER_ATTACKS
 from .metrics import adversarial_examples, attack_settings
+from .findings import write_findings
 
 # %% ../nbs/10_study.ipynb #aad72861
 import qstudy
@@ -143,7 +144,7 @@ def stage_times(out_dir):
     return '- wall time per stage (s, this machine): ' + ', '.join(f'{k} {v:.0f}' for k, v in sec.items()) + \
            f' (total so far {sum(sec.values()) / 60:.1f} min)'
 
-# %% ../nbs/10_study.ipynb #d88bece8
+# %% ../nbs/10_study.ipynb #cf851c96
 def write_index(reports_dir, profile):
     "reports/<profile>/index.html: every dataset's sections with their headline."
     root = Path(reports_dir) / profile
@@ -159,7 +160,9 @@ def write_index(reports_dir, profile):
             rows.append(f"<tr><td>{html.escape(d.name)}</td><td>stage wall times</td><td>{html.escape(stage_times(d)[2:])}</td></tr>")
     page = (f"<!doctype html><meta charset='utf-8'><title>qstudy {profile} reports</title>"
             f"<h1>qstudy — {html.escape(profile)} profile</h1><table border=1 cellpadding=4>"
-            f"<tr><th>dataset</th><th>section</th><th>headline</th></tr>{''.join(rows)}</table>")
+            f"<tr><th>dataset</th><th>section</th><th>headline</th></tr>{''.join(rows)}</table>"
+            + ("<p><a href='findings.md'>findings.md</a>: the paper's claims, our evidence and a verdict for each</p>"
+               if (root / 'findings.md').exists() else ''))
     return store.atomic_write(root / 'index.html', lambda p: Path(p).write_text(page))
 
 # %% ../nbs/10_study.ipynb #f0826522
@@ -171,7 +174,7 @@ def absolute_env(env=os.environ):
         if env.get(k): env[k] = str(Path(env[k]).expanduser().resolve())
     return env
 
-# %% ../nbs/10_study.ipynb #ead3b7c6
+# %% ../nbs/10_study.ipynb #3880696d
 def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=None, reports_dir='reports', seed=0,
           quiet=False, trainer_kwargs=None, lock_timeout=0, **overrides):
     "Run the whole study for one profile and dataset; return {section: headline}."
@@ -207,7 +210,7 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
                 out[s] = run_report(s, p, out_dir, quiet)
                 times[f'report {s}'] = round(time.time() - t0, 1); b.update(); total.update()
                 record_stages(out_dir, profile, dataset, times, out)
-        write_index(reports_dir, profile)
+        write_findings(reports_dir, profile); write_index(reports_dir, profile)
     if not quiet:
         for s, h in out.items(): print(f"  {s}: {h}")
         print(f"reports in {out_dir}, index {Path(reports_dir) / profile / 'index.html'}; stage seconds {times}")
@@ -231,7 +234,7 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
         lines.append(f"  report {s:10s} {'done' if done else 'missing'}")
     return lines
 
-# %% ../nbs/10_study.ipynb #59b64b14
+# %% ../nbs/10_study.ipynb #cddf0ce2
 class Parser(argparse.ArgumentParser):
     "argparse with one-line errors and exit code 2."
     def error(self, message):
@@ -242,6 +245,9 @@ def parser():
     sub = p.add_subparsers(dest='cmd', required=True, parser_class=Parser)
     d = sub.add_parser('data', help='list each dataset, where it was found and its split sizes')
     d.add_argument('--root', help='data folder (default $QSTUDY_DATA)')
+    f = sub.add_parser('findings', help="rewrite reports/<profile>/findings.md and index.html from the stored report numbers")
+    f.add_argument('--profile', default='smoke', help=f"one of {', '.join(PROFILES)} (default smoke)")
+    f.add_argument('--reports-dir', default='reports')
     for name, hlp in (('study', 'train or load the models, then produce every report'), ('status', 'what is done and what is missing'),
                       ('train', 'train or load models')):
         s = sub.add_parser(name, help=hlp)
@@ -280,6 +286,11 @@ def main(argv=None):
                 print(f"{ds:8s} train {i['train'] or '-':>6} test {i['test'] or '-':>6}  {where}")
                 if i.get('note') and not i.get('official', True): print(f"{'':8s} note: {i['note']}")
                 if 'error' in i: print(f"{'':8s} missing: {i['error']}")
+        elif a.cmd == 'findings':
+            get_profile(a.profile)
+            path = write_findings(a.reports_dir, a.profile)
+            if path is None: raise StudyError(f"no study reports under {Path(a.reports_dir) / a.profile}; run qstudy study --profile {a.profile} first")
+            write_index(a.reports_dir, a.profile); print(path)
         elif a.cmd == 'status':
             print('\n'.join(status(a.profile, a.dataset, a.run_dir, a.models, a.seed, a.reports_dir)))
         elif a.cmd == 'train':

@@ -6,6 +6,7 @@ from conftest import qstudy, BIN
 from qstudy import store
 from qstudy.models import MODEL_NAMES
 from qstudy.study import SECTIONS, STAGES
+from qstudy.findings import CLAIMS
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
@@ -33,6 +34,20 @@ def test_smoke_study_produces_every_report(smoke):
     st = json.loads((out / 'stages.json').read_text())
     assert set(st['seconds']) == {'train', *STAGES, *(f'report {s}' for s in SECTIONS)}  # every stage's wall time
     assert 'wall time per stage' in (out / 'accuracy.html').read_text()  # and printed at the top of the reports
+    findings = (d / 'reports' / 'smoke' / 'findings.md').read_text()
+    rows = [l for l in findings.splitlines() if l.startswith('| ') and not l.startswith('| claim')]
+    assert len(rows) == len(CLAIMS) and all('**digits: ' in r for r in rows)
+    assert all(any(f'**digits: {v}**' in r for v in ('holds', 'does not hold', 'cannot tell')) for r in rows)
+    assert "href='findings.md'" in idx
+
+def test_findings_command(smoke, tmp_path):
+    d, _ = smoke
+    f = d / 'reports' / 'smoke' / 'findings.md'
+    before = f.read_text(); f.unlink()
+    r = qstudy('findings', '--profile', 'smoke', cwd=d)
+    assert r.returncode == 0 and f.read_text() == before  # the same numbers give the same page
+    r = qstudy('findings', '--profile', 'smoke', cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'no study reports' in r.stderr, r.stderr
 
 def test_smoke_accuracies(smoke):
     recs = records(smoke[0] / 'runs')
@@ -103,4 +118,4 @@ def test_unwritable_run_dir(tmp_path):
 
 def test_help_lists_commands():
     r = qstudy('--help')
-    assert r.returncode == 0 and all(c in r.stdout for c in ('study', 'status', 'data', 'train'))
+    assert r.returncode == 0 and all(c in r.stdout for c in ('study', 'status', 'data', 'train', 'findings'))
