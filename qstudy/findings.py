@@ -7,11 +7,12 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'kn', 'pooled', 'separated', 'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor',
            'cosine_near_zero', 'ensemble_defends', 'findings_table', 'write_findings']
 
-# %% ../nbs/09a_findings.ipynb #fdb3cbfa
+# %% ../nbs/09a_findings.ipynb #cbd39b24
 from pathlib import Path
 from . import store
 from .metrics import wilson, fmt_acc
-from .paper import paper_attack, TABLE6
+from .paper import paper_attack, paper_accuracy, TABLE6
+from .models import ENSEMBLE
 from .attacks import PAPER_ATTACKS
 
 # %% ../nbs/09a_findings.ipynb #f427e9f7
@@ -175,7 +176,15 @@ def cosine_near_zero(sec, ds):
                              (f", though {len(above)} pair(s) reach {NEAR_ZERO} ({', '.join(above)})" if above else '') + f"; {lowest}")
     return ev, 'does not hold', f"the mean cosine over pairs is {NEAR_ZERO} or more; {lowest}"
 
-# %% ../nbs/09a_findings.ipynb #2cd05f18
+# %% ../nbs/09a_findings.ipynb #aa0a6d42
+def _members(sec, ds):
+    "How accurate the ensemble's members are here and in the paper: the PR depends on it."
+    acc = {r['model']: r['accuracy'] for r in sec.get('accuracy', {}).get('table', []) if r['model'] in ENSEMBLE}
+    if not acc: return ''
+    paper = [paper_accuracy(ds, m) for m in acc if paper_accuracy(ds, m) is not None]
+    return (f" — its members' clean accuracy is {min(acc.values()):.2f}-{max(acc.values()):.2f} here" +
+            (f" against {min(paper):.2f}-{max(paper):.2f} in the paper" if paper else '') + ': weaker members agree less often')
+
 def ensemble_defends(sec, ds):
     "§6, Tables 6-7: the filter keeps PR ≥ 0.87 on clean data and defends most transferred adversarial examples."
     if m := _missing(sec, 'ensemble'): return m
@@ -193,7 +202,7 @@ def ensemble_defends(sec, ds):
     most = wilson(*d)[0] > 0.5
     note = f" (beyond the paper: {adaptive})" if adaptive else ''
     if lo >= PR_BAR and most: return ev, 'holds', f"PR interval at or above {PR_BAR} and d_acc interval above 0.5{note}"
-    if hi < PR_BAR: return ev, 'does not hold', f"PR interval below {PR_BAR}" + ('; transferred examples are mostly defended' if most else '') + note
+    if hi < PR_BAR: return ev, 'does not hold', f"PR interval below {PR_BAR}{_members(sec, ds)}" + ('; transferred examples are mostly defended' if most else '') + note
     if wilson(*d)[1] < 0.5: return ev, 'does not hold', f"most transferred examples get through (d_acc interval below 0.5){note}"
     return ev, 'cannot tell', f"PR or d_acc interval straddles its bar{note}"
 

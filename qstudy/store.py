@@ -11,7 +11,10 @@ import hashlib, json, os, tempfile, fcntl, time, contextlib
 from pathlib import Path
 import torch
 
-# %% ../nbs/00a_store.ipynb #441331c8
+# %% ../nbs/00a_store.ipynb #6c414e35
+def _umask():
+    m = os.umask(0); os.umask(m); return m
+
 def atomic_write(path,          # final file name
                  write,         # called with a temporary path in the same folder; writes the content there
                 ):
@@ -22,6 +25,7 @@ def atomic_write(path,          # final file name
     try:
         write(tmp)
         with open(tmp, 'rb') as f: os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report should read like any file the user writes
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
