@@ -18,7 +18,7 @@ from .data import StudyData, check_choice, DATASETS
 import qstudy
 from . import store
 
-# %% ../nbs/03_training.ipynb #95b686cf
+# %% ../nbs/03_training.ipynb #e1cbf302
 # Attack settings per profile: the points attacked (the paper: 1000 random test points) and any change to the
 # paper's Appendix B parameters. Reduced settings are printed at the top of every report as deviations.
 SMOKE_ATTACKS = dict(preset='paper', batch_size=64,
@@ -35,7 +35,7 @@ PROFILES = {
     # cpu: sized so that one dataset's whole study (nine models, every section) fits 90 minutes on the 2-core AVX2
     # machine, one dataset at a time (measured stage times in reports/cpu/<dataset>/stages.json). No bf16 units:
     # bf16 autocast ran 10x slower than fp32. The nets train at ~550 images/s at width 0.125: 3 epochs of 45,000
-    # CIFAR-10 images x 9 models ~ 30 min; the offline SVHN subset has 7,200 training images, so it gets more
+    # CIFAR-10 images x 9 models took 34 min; the offline SVHN subset has 7,200 training images, so it gets more
     # epochs for the same number of steps per model to matter. Attack seconds per image at this width
     # (bench/attacks.py; stage records): CW-L2 ~0.1-0.6 per κ, SPSA 1.5 at 50 x 32, ZOO 10-25: fewer points,
     # fewer SPSA samples and search steps; the κ sweep takes three of the paper's five κ.
