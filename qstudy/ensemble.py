@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PAPER_M', 'TABLE7_ATTACKS', 'vote', 'prediction_rate', 'ensemble_accuracy', 'defense_accuracy', 'agreement',
-           'default_m', 'member_predictions', 'source_examples', 'ensemble_tables', 'MeanLogits',
-           'ensemble_adversarial', 'adaptive_rows']
+           'default_m', 'member_predictions', 'source_examples', 'ensemble_tables', 'MeanLogits', 'adaptive_config',
+           'ensemble_adversarial', 'adaptive_rows', 'ensemble_result']
 
 # %% ../nbs/08_ensemble.ipynb #0390f76a
 import time
@@ -132,20 +132,29 @@ class MeanLogits(torch.nn.Module):
     def __init__(self, models): super().__init__(); self.members = torch.nn.ModuleList(models)
     def forward(self, x): return torch.stack([mm(x) for mm in self.members]).mean(0)
 
+def adaptive_config(attack_name, dataset, profile, seed, member_records, m=None, n=None, **attack_overrides):
+    "(config, n, params, batch) of the ensemble-aware attack: members, settings, batch and code name it."
+    from qstudy.metrics import attack_settings
+    from qstudy.config import profile as get_profile, code_version, STAGE_CODE
+    ens = get_profile(profile).get('ensemble', {})
+    over = {**ens.get('overrides', {}).get(attack_name, {}), **attack_overrides}
+    n, params, batch = attack_settings(profile, attack_name, n or ens.get('points'), None, **over)
+    cfg = dict(kind='ensemble-adversarial', members={s: r['hash'] for s, r in member_records.items()}, dataset=dataset,
+               attack=attack_name, params=params, n=n, seed=seed, m=m or default_m(dataset), batch_size=batch,
+               code=code_version('ensemble', *STAGE_CODE['attacks']))
+    return cfg, n, params, batch
+
 def ensemble_adversarial(attack_name, dataset, profile='smoke', seed=0, run_dir=None, members=ENSEMBLE, m=None, n=None,
                          train_overrides=None, **attack_overrides):
     "Craft or load `attack_name` against the members' mean logits: dict(idx, y, x_adv, preds, record)."
     from qstudy import store
     from qstudy.attacks import attack
     from qstudy.data import load
-    from qstudy.metrics import attack_settings, attack_points
-    from qstudy.training import train_model, stored_predictions, profile as get_profile
+    from qstudy.metrics import attack_points
+    from qstudy.training import train_model, stored_predictions
     trained = {s: train_model(s, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {})) for s in members}
-    ens = get_profile(profile).get('ensemble', {})
-    over = {**ens.get('overrides', {}).get(attack_name, {}), **attack_overrides}
-    n, params, batch = attack_settings(profile, attack_name, n or ens.get('points'), None, **over)
-    cfg = dict(kind='ensemble-adversarial', members={s: r['hash'] for s, (_, r) in trained.items()}, dataset=dataset,
-               attack=attack_name, params=params, n=n, seed=seed, m=m or default_m(dataset))
+    cfg, n, params, batch = adaptive_config(attack_name, dataset, profile, seed, {s: r for s, (_, r) in trained.items()}, m, n,
+                                            **attack_overrides)
     label = f'ensemble-{attack_name}'
     x_all, y_all = load(dataset, 'test')
     if store.find_artifact(run_dir, 'adversarial', cfg, label) is None:
@@ -172,3 +181,24 @@ def adaptive_rows(dataset, profile='smoke', seed=0, run_dir=None, members=ENSEMB
         rows.append(dict(attack=a, m=m, pr=prediction_rate(e['preds'], m), d_acc=defense_accuracy(e['preds'], e['y'], m),
                          n=len(e['y']), mean_l2=float(l2.mean()), seconds=e['record']['seconds']))
     return pd.DataFrame(rows)
+
+# %% ../nbs/08_ensemble.ipynb #675d305a
+def ensemble_result(dataset, profile='smoke', seed=0, run_dir=None, members=ENSEMBLE, attacks=TABLE7_ATTACKS, m=None,
+                    kappas=None, n=None, adaptive_n=None, train_overrides=None, attack_overrides=None, compute=True):
+    "The stored Tables 5-7, curves and ensemble-aware rows (as lists of records) and m; computed once."
+    from qstudy.transfer import transfer_config
+    from qstudy.training import model_record
+    from qstudy.config import config_hash
+    from qstudy import store
+    members, attacks, m, ao = list(members), list(attacks), m or default_m(dataset), attack_overrides or {}
+    mrecs = {s: model_record(s, dataset, profile, seed, run_dir, **(train_overrides or {})) for s in members}
+    cfg = dict(kind='ensemble', m=m, sources=config_hash(transfer_config(dataset, profile, attacks, members, seed, run_dir, kappas, n,
+                                                                        train_overrides, attack_overrides)),
+               adaptive={a: config_hash(adaptive_config(a, dataset, profile, seed, mrecs, m, adaptive_n, **ao.get(a, {}))[0])
+                         for a in ('bim', 'cwl2')})
+    def run():
+        T = ensemble_tables(dataset, profile, seed, run_dir, members, attacks, m, kappas, n, train_overrides, attack_overrides)
+        ad = adaptive_rows(dataset, profile, seed, run_dir, members, ('bim', 'cwl2'), m, adaptive_n, train_overrides, attack_overrides)
+        return dict(m=m, adaptive=ad.to_dict('records'), **{k: T[k].to_dict('records') for k in ('table5', 'table6', 'table7', 'curves')})
+    return store.stored_result(run_dir, 'results', cfg, 'ensemble', run, compute,
+                               make=f"qstudy study --profile {profile} --dataset {dataset} --sections ensemble")

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['wilson', 'fmt_acc', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness', 'attack_points', 'attack_settings',
-           'adversarial_examples']
+           'adversarial_config', 'adversarial_record', 'adversarial_examples']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
 import math
@@ -12,8 +12,9 @@ import numpy as np
 import torch
 import torchmetrics
 import time
-from .training import predict, train_model, stored_predictions, profile as get_profile
-from .attacks import attack, attack_params, ATTACKS
+from .config import profile as get_profile, attack_batch, code_version, STAGE_CODE
+from .training import predict, train_model, stored_predictions, model_record
+from .attacks import attack, run_attack, attack_params, ATTACKS
 from .data import load
 from . import store
 
@@ -80,32 +81,48 @@ def attack_points(pred_correct,  # bool tensor: which test points the model (or 
 
 # %% ../nbs/05_metrics.ipynb #6f3bfd93
 def attack_settings(profile_name, attack_name, n=None, preset=None, **overrides):
-    "(n points, full attack parameters, batch size) of `attack_name` under a profile, with changes."
+    "(n points, full attack parameters, batch size on the study's device) of `attack_name` under a profile, with changes."
     a = get_profile(profile_name)['attacks']
     params = attack_params(attack_name, preset or a['preset'], **{**a['overrides'].get(attack_name, {}), **overrides})
-    return (n or a['points'][attack_name]), params, a['batch_size']
+    return (n or a['points'][attack_name]), params, attack_batch(a['batch_size'])
+
+def adversarial_config(mrec, attack_name, profile='smoke', seed=0, n=None, preset=None, **attack_overrides):
+    "(config, label, n, params, batch) of one model's adversarial set: what names it in the store."
+    n, params, batch = attack_settings(profile, attack_name, n, preset, **attack_overrides)
+    # the batch sets each chunk's seed and where CW / ZOO abort early; the code version, how it is computed
+    cfg = dict(kind='adversarial', model=mrec['hash'], model_name=mrec['name'], dataset=mrec['dataset'], attack=attack_name,
+               preset=preset or get_profile(profile)['attacks']['preset'], params=params, n=n, seed=seed,
+               batch_size=batch, code=code_version(*STAGE_CODE['attacks']))
+    return cfg, f"{mrec['name']}-{attack_name}", n, params, batch
+
+def adversarial_record(model_name, attack_name, dataset=None, profile='smoke', seed=0, run_dir=None, n=None,
+                       preset=None, train_overrides=None, **attack_overrides):
+    "The stored record (accuracy, norms, counts, time) of an adversarial set, without loading any model."
+    mrec = model_record(model_name, dataset, profile, seed, run_dir, **(train_overrides or {}))
+    cfg, label, *_ = adversarial_config(mrec, attack_name, profile, seed, n, preset, **attack_overrides)
+    return store.stored_result(run_dir, 'adversarial', cfg, label, None, allow_compute=False,
+                               make=f"qstudy study --profile {profile} --dataset {mrec['dataset']}")
 
 def adversarial_examples(model_name, attack_name, dataset=None, profile='smoke', seed=0, run_dir=None, n=None,
                          preset=None, train_overrides=None, progress=None, **attack_overrides):
     "Craft or load `attack_name` against `model_name`: dict(idx, x, y, x_adv, pred_adv, record)."
     dataset = dataset or get_profile(profile)['dataset']
     model, mrec = train_model(model_name, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {}))
-    n, params, batch = attack_settings(profile, attack_name, n, preset, **attack_overrides)
-    cfg = dict(kind='adversarial', model=mrec['hash'], model_name=model_name, dataset=dataset, attack=attack_name,
-               preset=preset or get_profile(profile)['attacks']['preset'], params=params, n=n, seed=seed)
-    label = f'{model_name}-{attack_name}'
+    cfg, label, n, params, batch = adversarial_config(mrec, attack_name, profile, seed, n, preset, **attack_overrides)
     x_all, y_all = load(dataset, 'test')
     if store.find_artifact(run_dir, 'adversarial', cfg, label) is None:
         idx = attack_points(stored_predictions(mrec, run_dir) == y_all, n, seed)
         x, y = x_all[idx], y_all[idx]
-        t0, chunks = time.time(), []
+        t0, res = time.time(), []
         for i in range(0, len(idx), batch):
-            chunks.append(attack(attack_name, model, x[i:i + batch], y[i:i + batch], seed=seed + i, **params).cpu())
-            if progress: progress(len(chunks[-1]))
-        x_adv = torch.cat(chunks)
+            res.append(run_attack(attack_name, model, x[i:i + batch], y[i:i + batch], seed=seed + i, **params))
+            if progress: progress(len(res[-1].x_adv))
+        x_adv, step = torch.cat([r.x_adv.cpu() for r in res]), torch.cat([r.step.cpu() for r in res])
+        evaluations = sum(r.evaluations * len(r.x_adv) for r in res) / max(1, len(idx))
         pred_adv = predict(model, x_adv)
         rec = dict(robustness(model, x, y, x_adv, pred_adv), model_name=model_name, attack=attack_name, dataset=dataset,
-                   profile=profile, seconds=round(time.time() - t0, 2), seconds_per_point=round((time.time() - t0) / max(1, n), 4))
-        store.save_artifact(run_dir, 'adversarial', cfg, rec, dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv), label)
+                   profile=profile, seconds=round(time.time() - t0, 2), evaluations_per_point=round(evaluations, 1),
+                   seconds_per_point=round((time.time() - t0) / max(1, len(idx)), 4))  # the points attacked, maybe < n
+        store.save_artifact(run_dir, 'adversarial', cfg, rec, dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label)
     rec, t = store.load_artifact(run_dir, 'adversarial', cfg, label)
     return dict(idx=t['idx'], x=x_all[t['idx']], y=y_all[t['idx']], x_adv=t['x_adv'], pred_adv=t['pred_adv'], record=rec)

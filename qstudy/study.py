@@ -4,20 +4,18 @@
 
 # %% auto #0
 __all__ = ['NBS', 'SECTIONS', 'STAGES', 'STRONG_ATTACKS', 'PATH_VARS', 'StudyError', 'check_inputs', 'check_writable', 'bar',
-           'train_stage', 'attack_stage', 'transfer_stage', 'ensemble_stage', 'run_report', 'record_stages',
-           'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs',
-           'main', 'report_models', 'deviations', 'attack_deviations', 'save_figure', 'save_headline']
+           'train_stage', 'attack_stage', 'transfer_stage', 'gradients_stage', 'ensemble_stage', 'diagnostics_stage',
+           'run_report', 'record_stages', 'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser',
+           'parser', 'trainer_kwargs', 'main', 'model_records', 'deviations', 'attack_deviations', 'save_figure',
+           'save_headline']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
-import argparse, contextlib, os, sys, time, tempfile, html
+# only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
+import argparse, contextlib, os, sys, time, html
 from pathlib import Path
 from . import store
-from .data import DATASETS, describe, DataError
-from .models import MODEL_NAMES, ENSEMBLE, model_bits
-from .training import PROFILES, profile as get_profile, train_model, model_config, data_tag, train_settings
-from .attacks import ATTACKS, PAPER_ATTACKS
-from .metrics import adversarial_examples, attack_settings
-from .findings import write_findings
+from .config import (PROFILES, DATASETS, MODEL_NAMES, ENSEMBLE, PAPER_ATTACKS, PRESETS, ACCELERATORS, InputError,
+                           model_bits, profile as get_profile, use_device)
 
 # %% ../nbs/10_study.ipynb #aad72861
 import qstudy
@@ -30,17 +28,17 @@ SECTIONS = {
                        title='§5.1, Tables 3-4: FGSM, BIM, CW-L2, SPSA, ZOO against every model'),
     'transfer': dict(notebook='report_transfer.ipynb', needs=('attacks', 'transfer'),
                      title='§5.2, Figures 1-2, Tables 17-34: transferability between every pair of models'),
-    'gradients': dict(notebook='report_gradients.ipynb', needs=(),
+    'gradients': dict(notebook='report_gradients.ipynb', needs=('gradients',),
                       title='§5.2.2-5.2.3, Figures 3-4: quantization value shift and gradient misalignment'),
     'ensemble': dict(notebook='report_ensemble.ipynb', needs=('attacks', 'transfer', 'ensemble'), params=dict(ensemble_points=None),
                      title='§6, Tables 5-7: the ensemble filter, its trade-off curve and an attacker who knows it'),
-    'masking': dict(notebook='report_masking.ipynb', needs=('attacks', 'strong'), params=dict(diag_points=None),
+    'masking': dict(notebook='report_masking.ipynb', needs=('attacks', 'strong', 'diagnostics'), params=dict(diag_points=None),
                     title='Beyond the paper: gradient masking measured, with Square and BPDA'),
 }
-STAGES = ('attacks', 'transfer', 'ensemble', 'strong')  # after training, in this order
+STAGES = ('attacks', 'transfer', 'gradients', 'ensemble', 'strong', 'diagnostics')  # after training, in this order
 STRONG_ATTACKS = ('square', 'bpda')
 
-class StudyError(ValueError):
+class StudyError(InputError):
     "Bad input to the study; the message is one line."
 
 def check_inputs(profile, dataset, sections=None, models=None, run_dir=None):
@@ -52,8 +50,7 @@ def check_inputs(profile, dataset, sections=None, models=None, run_dir=None):
         if s not in SECTIONS: raise StudyError(f"unknown section {s!r}; allowed: {', '.join(SECTIONS)}")
     models = list(models or MODEL_NAMES)
     for m in models:
-        try: model_bits(m)
-        except ValueError as e: raise StudyError(str(e)) from None
+        model_bits(m)
     missing = [m for m in ENSEMBLE if m not in models]
     if 'ensemble' in sections and missing:
         raise StudyError(f"section 'ensemble' needs the models {', '.join(ENSEMBLE)}; --models lacks {', '.join(missing)}")
@@ -70,12 +67,13 @@ def check_writable(path):
 
 # %% ../nbs/10_study.ipynb #d89506ea
 def bar(total, desc, quiet, position=0):
-    "A progress bar with counts and a time estimate (tqdm), silent when `quiet`."
+    "A progress bar inside a long stage (counts and a time estimate; tqdm), cleared when done, silent when `quiet`."
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, disable=quiet, position=position, leave=position == 0, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, disable=quiet, leave=False, dynamic_ncols=True)
 
 def train_stage(models, dataset, profile, seed, run_dir, quiet=False, trainer_kwargs=None, **overrides):
     "Train or load every model; return their records."
+    from qstudy.training import train_model
     recs = {}
     with bar(len(models), 'train', quiet, 1) as b:
         for m in models:
@@ -87,6 +85,7 @@ def train_stage(models, dataset, profile, seed, run_dir, quiet=False, trainer_kw
 
 def attack_stage(models, attacks, dataset, profile, seed, run_dir, quiet=False, **overrides):
     "Craft or load every (model, attack) pair's adversarial examples; the bar counts attacked points."
+    from qstudy.metrics import adversarial_examples, attack_settings
     total = sum(attack_settings(profile, a)[0] for a in attacks) * len(models)
     with bar(total, 'attacks', quiet, 1) as b:
         for a in attacks:
@@ -98,18 +97,27 @@ def attack_stage(models, attacks, dataset, profile, seed, run_dir, quiet=False, 
                 if b.n == before: b.update(r['n'])  # loaded from the store: counts as done
 
 def transfer_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
-    "Craft or load the CW-L2 κ sweep of every source model and evaluate every (attack, source, target) cell."
-    from qstudy.transfer import transfer_matrix
+    "Craft or load the CW-L2 κ sweep of every source model, then store (or load) the whole transfer matrix."
+    from qstudy.transfer import transfer_result
     with bar(len(PAPER_ATTACKS) * len(models), 'transfer', quiet, 1) as b:
-        transfer_matrix(dataset, profile, list(PAPER_ATTACKS), models, models, seed, run_dir, train_overrides=overrides,
-                        progress=b.update)
+        transfer_result(dataset, profile, list(PAPER_ATTACKS), models, seed, run_dir, train_overrides=overrides, progress=b.update)
+
+def gradients_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
+    "Store (or load) the pairwise input-gradient cosine matrix of the models."
+    from qstudy.gradients import gradient_result
+    gradient_result(models, dataset, profile, seed, run_dir, train_overrides=overrides)
 
 def ensemble_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
-    "Craft or load the ensemble-aware BIM and CW-L2 against the mean logits of the paper's five members."
-    from qstudy.ensemble import adaptive_rows
-    with bar(2, 'ensemble attacker', quiet, 1) as b:
-        for a in ('bim', 'cwl2'):
-            adaptive_rows(dataset, profile, seed, run_dir, attacks=(a,), train_overrides=overrides); b.update()
+    "Store (or load) Tables 5-7, the trade-off curves and the ensemble-aware BIM and CW-L2 rows."
+    from qstudy.ensemble import ensemble_result
+    ensemble_result(dataset, profile, seed, run_dir, train_overrides=overrides)
+
+def diagnostics_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
+    "Store (or load) every model's soundness checks, ε curves and ZOO estimate summary."
+    from qstudy.diagnostics import diagnosis_result
+    with bar(len(models), 'diagnostics', quiet, 1) as b:
+        for m in models:
+            b.set_postfix_str(m); diagnosis_result(m, dataset, profile, seed, run_dir, train_overrides=overrides); b.update()
 
 def run_report(section, params, out_dir, quiet=False):
     "Execute one section's report notebook into `out_dir` (notebook + HTML), atomically; return its headline."
@@ -129,18 +137,18 @@ def run_report(section, params, out_dir, quiet=False):
     return store.load_json(h)['headline'] if h.exists() else ''
 
 # %% ../nbs/10_study.ipynb #4e0c687f
-def record_stages(out_dir, profile, dataset, seconds, headlines):
-    "Merge stage wall times and headlines into out_dir/stages.json (a partial rerun keeps the others')."
+def record_stages(out_dir, profile, dataset, seconds, headlines, run=None):
+    "Merge stage wall times and headlines into out_dir/stages.json (a partial rerun keeps the others'), with the run store and settings."
     f = Path(out_dir) / 'stages.json'
     prev = store.load_json(f) if f.exists() else {}
     store.save_json(dict(profile=profile, dataset=dataset, seconds={**prev.get('seconds', {}), **seconds},
-                         headlines={**prev.get('headlines', {}), **headlines}), f)
+                         headlines={**prev.get('headlines', {}), **headlines}, run=run or prev.get('run')), f)
 
 def stage_times(out_dir):
     "Markdown line with the recorded wall time of each stage, or '' when none is recorded."
     f = Path(out_dir or '.') / 'stages.json'
     if not out_dir or not f.exists(): return ''
-    sec = store.load_json(f)['seconds']
+    sec = {k: v for k, v in store.load_json(f)['seconds'].items() if not k.startswith('total')}
     return '- wall time per stage (s, this machine): ' + ', '.join(f'{k} {v:.0f}' for k, v in sec.items()) + \
            f' (total so far {sum(sec.values()) / 60:.1f} min)'
 
@@ -176,49 +184,61 @@ def absolute_env(env=os.environ):
 
 # %% ../nbs/10_study.ipynb #3880696d
 def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=None, reports_dir='reports', seed=0,
-          quiet=False, trainer_kwargs=None, lock_timeout=0, **overrides):
+          quiet=False, trainer_kwargs=None, lock_timeout=0, accelerator=None, **overrides):
     "Run the whole study for one profile and dataset; return {section: headline}."
     dataset = dataset or (PROFILES[profile]['dataset'] if profile in PROFILES else None)
     sections, models, run_dir = check_inputs(profile, dataset, sections, models, run_dir)
+    device = use_device(accelerator)
+    from qstudy.findings import write_findings
     absolute_env()
-    if not quiet: print(f"qstudy study: profile {profile}, dataset {dataset}, run dir {run_dir}, sections {', '.join(sections)}")
+    if not quiet: print(f"qstudy study: profile {profile}, dataset {dataset}, device {device}, run dir {run_dir}, sections {', '.join(sections)}")
     out, times = {}, {}
-    # under DDP Lightning starts the other ranks by re-running this command: only rank 0 takes the lock
-    lock = store.run_lock(run_dir, lock_timeout) if int(os.environ.get('LOCAL_RANK', 0)) == 0 else contextlib.nullcontext()
+    # under DDP Lightning starts the other ranks by re-running this command: only rank 0 takes the locks, of the
+    # run directory and of the reports it writes
+    rank0 = int(os.environ.get('LOCAL_RANK', 0)) == 0
+    lock = store.run_lock(run_dir, lock_timeout) if rank0 else contextlib.nullcontext()
+    reports_lock = store.run_lock(Path(reports_dir) / profile, lock_timeout) if rank0 else contextlib.nullcontext()
     stages = [st for st in STAGES if any(st in SECTIONS[s]['needs'] for s in sections)]
     run = dict(attacks=lambda: attack_stage(models, list(PAPER_ATTACKS), dataset, profile, seed, run_dir, quiet, **overrides),
                transfer=lambda: transfer_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
+               gradients=lambda: gradients_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
                ensemble=lambda: ensemble_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
+               diagnostics=lambda: diagnostics_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
                strong=lambda: attack_stage(models, list(STRONG_ATTACKS), dataset, profile, seed, run_dir, quiet, **overrides))
-    with lock, bar(1 + len(stages) + len(sections), 'study', quiet) as total:
+    store_info = dict(run_dir=str(Path(run_dir).resolve()), seed=seed, models=models, overrides=overrides)  # what findings reads
+    def done(stage, t0):
+        times[stage] = round(time.time() - t0, 1)
+        if not quiet: print(f"  {stage}: {times[stage]:.1f} s", flush=True)
+    with lock, reports_lock:
         t0 = time.time()
         train_stage(models, dataset, profile, seed, run_dir, quiet, trainer_kwargs, **overrides)
-        times['train'] = round(time.time() - t0, 1); total.update()
+        done('train', t0)
         out_dir = Path(reports_dir) / profile / dataset
         for st in stages:
-            t0 = time.time(); run[st]()
-            times[st] = round(time.time() - t0, 1); total.update()
-            record_stages(out_dir, profile, dataset, times, out)  # a long study shows its progress
-        record_stages(out_dir, profile, dataset, times, out)  # the reports print the stage times
+            t0 = time.time(); run[st](); done(st, t0)
+            record_stages(out_dir, profile, dataset, times, out, store_info)  # a long study shows its progress
+        record_stages(out_dir, profile, dataset, times, out, store_info)  # the reports print the stage times
         params = dict(profile=profile, dataset=dataset, run_dir=str(Path(run_dir).resolve()), seed=seed,
                       models=models, overrides=overrides)
         attack_params_ = dict(attacks=list(PAPER_ATTACKS), n_points=None, attack_overrides={})
-        with bar(len(sections), 'reports', quiet, 1) as b:
-            for s in sections:
-                b.set_postfix_str(s); t0 = time.time()
-                p = dict(params, **(attack_params_ if SECTIONS[s]['needs'] else {}), **SECTIONS[s].get('params', {}))
-                out[s] = run_report(s, p, out_dir, quiet)
-                times[f'report {s}'] = round(time.time() - t0, 1); b.update(); total.update()
-                record_stages(out_dir, profile, dataset, times, out)
+        for s in sections:
+            t0 = time.time()
+            p = dict(params, **(attack_params_ if 'attacks' in SECTIONS[s]['needs'] else {}), **SECTIONS[s].get('params', {}))
+            out[s] = run_report(s, p, out_dir, quiet)
+            done(f'report {s}', t0)
+            record_stages(out_dir, profile, dataset, times, out, store_info)
         write_findings(reports_dir, profile); write_index(reports_dir, profile)
     if not quiet:
         for s, h in out.items(): print(f"  {s}: {h}")
-        print(f"reports in {out_dir}, index {Path(reports_dir) / profile / 'index.html'}; stage seconds {times}")
+        print(f"reports in {out_dir}, index {Path(reports_dir) / profile / 'index.html'}; "
+              f"total {sum(times.values()) / 60:.1f} min")
     return out
 
 # %% ../nbs/10_study.ipynb #af2631aa
 def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, reports_dir='reports'):
     "Lines saying which models and reports are done and which are missing."
+    from qstudy.training import model_config, data_tag
+    from qstudy.data import DataError
     dataset = dataset or (PROFILES[profile]['dataset'] if profile in PROFILES else None)
     sections, models, run_dir = check_inputs(profile, dataset, None, models, run_dir)
     lines = [f"profile {profile}, dataset {dataset}, run dir {run_dir}"]
@@ -248,6 +268,7 @@ def parser():
     f = sub.add_parser('findings', help="rewrite reports/<profile>/findings.md and index.html from the stored report numbers")
     f.add_argument('--profile', default='smoke', help=f"one of {', '.join(PROFILES)} (default smoke)")
     f.add_argument('--reports-dir', default='reports')
+    f.add_argument('--lock-timeout', type=float, default=0, help='seconds to wait for a busy reports folder')
     for name, hlp in (('study', 'train or load the models, then produce every report'), ('status', 'what is done and what is missing'),
                       ('train', 'train or load models')):
         s = sub.add_parser(name, help=hlp)
@@ -259,7 +280,7 @@ def parser():
         s.add_argument('--reports-dir', default='reports')
         if name != 'status':
             s.add_argument('--quiet', action='store_true', help='no progress bars')
-            s.add_argument('--accelerator', help="Lightning accelerator (cpu, gpu, auto)")
+            s.add_argument('--accelerator', help=f"the one device every stage uses: {', '.join(ACCELERATORS)} (default auto: a GPU when there is one)")
             s.add_argument('--devices', help="Lightning devices (e.g. 4 or 0,1)")
             s.add_argument('--strategy', help="Lightning strategy (e.g. ddp)")
             s.add_argument('--num-nodes', type=int, help="Lightning num_nodes")
@@ -269,8 +290,8 @@ def parser():
     return p
 
 def trainer_kwargs(a):
-    "Lightning Trainer settings passed through from the command line."
-    kw = dict(accelerator=a.accelerator, devices=a.devices, strategy=a.strategy, num_nodes=a.num_nodes)
+    "Lightning Trainer settings passed through from the command line (the accelerator is the study's device)."
+    kw = dict(devices=a.devices, strategy=a.strategy, num_nodes=a.num_nodes)
     kw = {k: v for k, v in kw.items() if v is not None}
     if 'devices' in kw and kw['devices'].isdigit(): kw['devices'] = int(kw['devices'])
     return kw or None
@@ -280,6 +301,7 @@ def main(argv=None):
     a = parser().parse_args(argv)
     try:
         if a.cmd == 'data':
+            from qstudy.data import describe
             for ds in DATASETS:
                 i = describe(ds, a.root)
                 where = i.get('source', '-')
@@ -288,32 +310,42 @@ def main(argv=None):
                 if 'error' in i: print(f"{'':8s} missing: {i['error']}")
         elif a.cmd == 'findings':
             get_profile(a.profile)
-            path = write_findings(a.reports_dir, a.profile)
-            if path is None: raise StudyError(f"no study reports under {Path(a.reports_dir) / a.profile}; run qstudy study --profile {a.profile} first")
-            write_index(a.reports_dir, a.profile); print(path)
+            if not (Path(a.reports_dir) / a.profile).is_dir():
+                raise StudyError(f"no study reports under {Path(a.reports_dir) / a.profile}; run qstudy study --profile {a.profile} first")
+            from qstudy.findings import write_findings
+            with store.run_lock(Path(a.reports_dir) / a.profile, a.lock_timeout):
+                path = write_findings(a.reports_dir, a.profile)
+                if path is None: raise StudyError(f"no study reports under {Path(a.reports_dir) / a.profile}; run qstudy study --profile {a.profile} first")
+                write_index(a.reports_dir, a.profile)
+            print(path)
         elif a.cmd == 'status':
             print('\n'.join(status(a.profile, a.dataset, a.run_dir, a.models, a.seed, a.reports_dir)))
         elif a.cmd == 'train':
             ds = a.dataset or (PROFILES[a.profile]['dataset'] if a.profile in PROFILES else None)
             _, models, run_dir = check_inputs(a.profile, ds, None, a.models, a.run_dir)
+            use_device(a.accelerator)
             with store.run_lock(run_dir, a.lock_timeout):
                 recs = train_stage(models, ds, a.profile, a.seed, run_dir, a.quiet, trainer_kwargs(a))
             for m, r in recs.items():
                 if r: print(f"{m:6s} accuracy {r['accuracy']:.4f} (n={r['n_test']}), trained in {r['train_seconds']} s")
         else:
             study(a.profile, a.dataset, a.sections, a.models, a.run_dir, a.reports_dir, a.seed, a.quiet,
-                  trainer_kwargs(a), a.lock_timeout)
-    except (StudyError, DataError, store.StoreLocked, ValueError) as e:
+                  trainer_kwargs(a), a.lock_timeout, a.accelerator)
+    # the user's input (InputError, and DataError and StudyError under it) or a busy run directory: one line, exit 2;
+    # anything else is a bug in qstudy and keeps its traceback (exit 1)
+    except (InputError, store.StoreLocked) as e:
         sys.stderr.write(f"qstudy: error: {e}\n"); return 2
     return 0
 
 # %% ../nbs/10_study.ipynb #29bbdc46
-def report_models(models, dataset, profile, seed, run_dir, overrides=None):
-    "The trained models and their records, from the store (trained first only when absent)."
-    return {m: train_model(m, dataset, profile, seed, run_dir, progress=False, **(overrides or {})) for m in models}
+def model_records(models, dataset, profile, seed, run_dir, overrides=None):
+    "The stored records of the trained models, read without loading or training any (NotInStore when absent)."
+    from qstudy.training import model_record
+    return {m: model_record(m, dataset, profile, seed, run_dir, **(overrides or {})) for m in models}
 
 def deviations(profile, dataset, records, overrides=None, out_dir=None):
     "Markdown lines stating how this run differs from the paper: profile numbers, data, sample sizes."
+    from qstudy.training import train_settings
     tr = dict(train_settings(profile, dataset), **(overrides or {}))
     rec = next(iter(records.values()))
     lines = [f"- profile **{profile}**: width {tr['width']} of the paper's network, {tr['epochs']} epochs, "
@@ -327,10 +359,11 @@ def deviations(profile, dataset, records, overrides=None, out_dir=None):
 
 def attack_deviations(profile, attacks, n_points=None, attack_overrides=None):
     "Markdown lines: points attacked and parameters changed from the paper's Appendix B, per attack."
+    from qstudy.metrics import attack_settings
     lines = []
     for a in attacks:
         n, params, _ = attack_settings(profile, a, n_points, **(attack_overrides or {}).get(a, {}))
-        paper = ATTACKS[a]['presets']['paper']
+        paper = PRESETS[a]['paper']
         changed = {k: v for k, v in params.items() if paper.get(k) != v}
         lines.append(f"- {a}: n = {n} attacked points (paper: 1000)" + (f"; changed from Appendix B: {changed}" if changed else "; Appendix B parameters"))
     return '\n'.join(lines)

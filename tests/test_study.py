@@ -27,12 +27,14 @@ def test_smoke_study_produces_every_report(smoke):
     for s in SECTIONS:
         assert (out / f'{s}.ipynb').exists() and (out / f'{s}.html').stat().st_size > 10_000
         assert json.loads((out / f'{s}.json').read_text())['headline']
+        assert '<img' in (out / f'{s}.html').read_text(), f'{s}: no figure on the page'   # drawn and shown inline
     assert list((out / 'figures').glob('*.png'))
     idx = (d / 'reports' / 'smoke' / 'index.html').read_text()
     assert "href='digits/accuracy.html'" in idx
     assert not list(out.glob('.*'))  # no temporary report left behind
     st = json.loads((out / 'stages.json').read_text())
     assert set(st['seconds']) == {'train', *STAGES, *(f'report {s}' for s in SECTIONS)}  # every stage's wall time
+    assert st['run']['run_dir'] == str((d / 'runs').resolve())   # findings read the store this names
     assert 'wall time per stage' in (out / 'accuracy.html').read_text()  # and printed at the top of the reports
     findings = (d / 'reports' / 'smoke' / 'findings.md').read_text()
     rows = [l for l in findings.splitlines() if l.startswith('| ') and not l.startswith('| claim')]
@@ -57,15 +59,22 @@ def test_smoke_accuracies(smoke):
     # issue bar: every quantized model but the fully binarized one keeps 90 % of the float accuracy
     for m in MODEL_NAMES[2:]: assert recs[m]['accuracy'] >= 0.9 * f, (m, recs[m]['accuracy'], f)
 
+def artifacts(run_dir):
+    "{kind: {hash: saved_at}} of everything in the store."
+    return {k: {r['hash']: r['saved_at'] for r in store.list_artifacts(run_dir, k)} for k in ('models', 'adversarial', 'results')}
+
 def test_rerun_loads_everything(smoke):
     d, _ = smoke
-    before = {m: r['saved_at'] for m, r in records(d / 'runs').items()}
-    adv = {r['saved_at'] for r in store.list_artifacts(d / 'runs', 'adversarial')}
-    # two sections keep the rerun short; their stages (train, attacks) must load everything
-    r = qstudy('study', '--profile', 'smoke', '--run-dir', d / 'runs', '--quiet', '--sections', 'accuracy', 'robustness', cwd=d)
+    before = artifacts(d / 'runs')
+    assert all(before.values()) and len(before['results']) >= 3 + 9   # transfer, gradients, ensemble, a diagnosis per model
+    # deleting a section's report and rerunning it recomputes nothing: every stage it needs loads from the store
+    out = d / 'reports' / 'smoke' / 'digits'
+    for f in out.glob('masking.*'): f.unlink()
+    t0 = time.time()
+    r = qstudy('study', '--profile', 'smoke', '--run-dir', d / 'runs', '--quiet', '--sections', 'masking', cwd=d)
+    print(f"masking section rerun from the store: {time.time() - t0:.1f} s")
     assert r.returncode == 0, r.stderr[-2000:]
-    assert {m: r['saved_at'] for m, r in records(d / 'runs').items()} == before
-    assert {r['saved_at'] for r in store.list_artifacts(d / 'runs', 'adversarial')} == adv
+    assert artifacts(d / 'runs') == before and (out / 'masking.html').exists()
     st = qstudy('status', '--profile', 'smoke', '--run-dir', d / 'runs', cwd=d)
     assert st.stdout.count(' done ') == 9 and 'missing' not in st.stdout
 
@@ -119,3 +128,28 @@ def test_unwritable_run_dir(tmp_path):
 def test_help_lists_commands():
     r = qstudy('--help')
     assert r.returncode == 0 and all(c in r.stdout for c in ('study', 'status', 'data', 'train', 'findings'))
+
+COMPUTE = ('train_model', 'load_trained', 'build_model', 'attack', 'diagnose', 'zoo_estimates', 'loss_gradients',
+           'model_gradients', 'transfer_matrix', 'ensemble_tables', 'adaptive_rows', 'adversarial_examples')
+
+@pytest.mark.parametrize('section', list(SECTIONS))
+def test_report_computes_nothing(smoke, section, monkeypatch):
+    "Every report renders from the store alone, with every model, attack and diagnostic function made to fail."
+    import importlib
+    from execnb.shell import CaptureShell
+    from execnb.nbio import read_nb
+    from qstudy.study import NBS
+    d, _ = smoke
+    for m in ('training', 'models', 'attacks', 'metrics', 'transfer', 'gradients', 'diagnostics', 'ensemble', 'findings', 'study'):
+        importlib.import_module(f'qstudy.{m}')
+    def boom(*a, **k): raise AssertionError('a report computed instead of reading the store')
+    for name, mod in list(sys.modules.items()):
+        if name.startswith('qstudy'):
+            for f in COMPUTE:
+                if hasattr(mod, f): monkeypatch.setattr(mod, f, boom)
+    nb = read_nb(NBS / SECTIONS[section]['notebook'])
+    cell = next(c for c in nb.cells if 'parameters' in c.metadata.get('tags', []))
+    cell.source += f"\nrun_dir = {str(d / 'runs')!r}\nout_dir = None"
+    sh = CaptureShell()
+    sh.run_all(nb, exc_stop=True)
+    assert any(o.get('output_type') == 'display_data' and 'image/png' in o.get('data', {}) for c in nb.cells for o in c.get('outputs', []))
