@@ -1,5 +1,5 @@
 """The study command: end to end on smoke, resumable after a kill, locked, and strict about its input."""
-import json, os, signal, subprocess, sys, time
+import json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from conftest import qstudy, BIN
@@ -40,7 +40,13 @@ def test_smoke_study_produces_every_report(smoke):
     rows = [l for l in findings.splitlines() if l.startswith('| ') and not l.startswith('| claim')]
     assert len(rows) == len(CLAIMS) and all('**digits: ' in r for r in rows)
     assert all(any(f'**digits: {v}**' in r for v in ('holds', 'does not hold', 'cannot tell')) for r in rows)
-    assert "href='findings.md'" in idx
+    assert "href='findings.html'" in idx and (d / 'reports' / 'smoke' / 'findings.html').stat().st_size > 2000
+    for s in SECTIONS:   # a page for readers: a real title, links back, no code, no parameters cell, a small stylesheet
+        page = (out / f'{s}.html').read_text()
+        assert f'<title>qstudy — {SECTIONS[s]["title"]}</title>'.replace("'", '&#x27;') in page, s
+        assert "href='../index.html'" in page and 'jp-InputArea' not in page and 'input_area' not in page
+        styles = re.findall(r'<style.*?</style>', page, re.S)   # ours and pandas' per-table rules: the page is its content
+        assert 'overrides = ' not in page and sum(map(len, styles)) < 20_000, (s, sum(map(len, styles)))
 
 def test_findings_command(smoke, tmp_path):
     d, _ = smoke
