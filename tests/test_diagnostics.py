@@ -31,7 +31,16 @@ def test_smooth_model_not_flagged(smoke):
     model, x, y = smoke['float']
     d = diagnose(model, x, y, **FAST)
     assert not d.masked, d.checks[d.checks.flagged].to_string()
-    assert list(d.checks.columns) == ['check', 'value', 'flagged', 'reason']
+    assert list(d.checks.columns) == ['check', 'value', 'flagged', 'reason', 'kind']
+
+def test_a_gradient_sign_alone_does_not_call_a_model_masked(smoke):
+    "The STE/finite-difference cosine is a measurement; 'masked' needs an attack that should succeed and does not."
+    model, x, y = smoke['w1a1']
+    d = diagnose(model, x, y, **FAST)
+    cos = d.checks[d.checks.check.str.startswith('cosine(STE')].iloc[0]
+    assert not cos.flagged and cos.kind == 'gradient'
+    outcome = d.checks[d.checks.kind.isin(['setup', 'outcome'])]
+    assert d.masked == bool(outcome.flagged.any())
 
 def test_saturated_logits_flagged(smoke):
     model, x, y = smoke['float']
