@@ -69,7 +69,7 @@ def model_bits(name: str):
 
 # %% ../nbs/00_config.ipynb #4ac92323
 SMOKE_ATTACKS = dict(preset='paper', batch_size=64,
-                     points=dict(fgsm=40, bim=40, cwl2=40, spsa=8, zoo=4, square=20, bpda=20),
+                     points=dict(fgsm=40, bim=40, cwl2=30, spsa=8, zoo=4, square=20, bpda=20),
                      overrides=dict(bim=dict(steps=50), cwl2=dict(steps=30, binary_search_steps=3), spsa=dict(steps=20, samples=32),
                                     zoo=dict(steps=20, binary_search_steps=2, coords=64), square=dict(queries=200),
                                     bpda=dict(steps=50)))
@@ -78,7 +78,7 @@ PROFILES = freeze({
                                               val_size=0.1, train_size=None, precision='32-true'),
                   attacks=SMOKE_ATTACKS, transfer=dict(kappas=(5, 25)), gradients=dict(points=360),
                   ensemble=dict(points=40, overrides=SMOKE_ATTACKS['overrides']),
-                  diagnostics=dict(points=16, steps=10, spsa=dict(steps=5, samples=16), zoo_points=4, eps_grid=(0.01, 0.03, 0.1))),
+                  diagnostics=dict(points=12, steps=10, spsa=dict(steps=5, samples=16), zoo_points=3, eps_grid=(0.01, 0.03, 0.1))),
     # cpu: sized so that one dataset's whole study (nine models, every section) fits 90 minutes on the 2-core AVX2
     # machine, one dataset at a time (measured stage times in reports/cpu/<dataset>/stages.json). No bf16 units:
     # bf16 autocast ran 10x slower than fp32. The nets train at ~550 images/s at width 0.125: 3 epochs of 45,000
