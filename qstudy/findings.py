@@ -148,8 +148,9 @@ def zoo_fails(sec, ds):
     won = [m for m, r in zip(FULLY, q) if kn(r)[0] < r['n']]
     zl2, zs = _l2_mean([_rob(sec, 'zoo', m) for m in won])
     cl2, cs = _l2_mean([_rob(sec, 'cwl2', m) for m in won])
+    l2s = lambda v, k: f"{v:.2f} ({k} examples)" if k else '– (no successful example)'
     ev = (f"ZOO accuracy, fully quantized pooled {fmt_acc(*acc_q)} vs float + weight-only pooled {fmt_acc(*acc_o)}; "
-          f"on the fully quantized models mean L2 of successes ZOO {zl2:.2f} ({zs} examples) vs CW-L2 {cl2:.2f} ({cs})")
+          f"on the fully quantized models mean L2 of successes ZOO {l2s(zl2, zs)} vs CW-L2 {l2s(cl2, cs)}")
     fails = separated(acc_q, acc_o, FAR)
     if fails == 1 and zs < MIN_SUCCESSES:
         return ev, 'cannot tell', (f"ZOO does fail far more often on fully quantized models (disjoint intervals), but it succeeded "

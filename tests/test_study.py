@@ -40,6 +40,7 @@ def test_smoke_study_produces_every_report(smoke):
     rows = [l for l in findings.splitlines() if l.startswith('| ') and not l.startswith('| claim')]
     assert len(rows) == len(CLAIMS) and all('**digits: ' in r for r in rows)
     assert all(any(f'**digits: {v}**' in r for v in ('holds', 'does not hold', 'cannot tell')) for r in rows)
+    assert not re.search(r'\bnan\b', findings, re.I), 'a missing number shows as nan in the findings'
     assert "href='findings.html'" in idx and (d / 'reports' / 'smoke' / 'findings.html').stat().st_size > 2000
     for s in SECTIONS:   # a page for readers: a real title, links back, no code, no parameters cell, a small stylesheet
         page = (out / f'{s}.html').read_text()
