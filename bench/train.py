@@ -1,0 +1,66 @@
+"""Training throughput of `train_model` against a plain loop, in one process (images/s and their ratios).
+
+    QSTUDY_DATA=../shared/data .venv/bin/python bench/train.py              # float, w1a1, w2a2 at width 1/8
+    QSTUDY_DATA=../shared/data .venv/bin/python bench/train.py --images 5000 --models w1a1
+
+The plain loop is what a hand-written PyTorch script does: random batches of CIFAR-10 held in memory, Adam,
+BinaryConnect's clipping after each step, one pass over --images images; timed in fp32, in fp32 with
+channels_last, and with bf16 autocast + channels_last. `train_model` trains the same model for one epoch on the
+same number of images through Lightning (its validation included, as the study runs it) and reports its fit
+time. The ratio plain fp32 / train_model is the overhead the issue bounds at 1.1x.
+"""
+import argparse, contextlib, logging, tempfile, time
+import torch
+import torch.nn.functional as F
+from qstudy.models import build_model
+from qstudy.quantizers import clip_binary_weights
+from qstudy.training import train_model
+from qstudy.data import load
+
+logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
+
+def plain_loop(name, x, y, width, batch, channels_last=False, bf16=False, seed=0):
+    "Images per second of one hand-written training pass over (x, y)."
+    torch.manual_seed(seed)
+    model = build_model(name, 'cifar10', width).train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    order = torch.randperm(len(x))
+    cast = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    def step(i):
+        idx = order[i:i + batch]
+        xb = x[idx].contiguous(memory_format=fmt)
+        with cast(): loss = F.cross_entropy(model(xb), y[idx])
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); clip_binary_weights(model)
+    step(0)  # warm-up: first-call allocations are not throughput
+    t0 = time.perf_counter()
+    for i in range(batch, len(x), batch): step(i)
+    return (len(x) - batch) / (time.perf_counter() - t0)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--models', nargs='+', default=['float', 'w1a1', 'w2a2'])
+    ap.add_argument('--images', type=int, default=10_000)
+    ap.add_argument('--width', type=float, default=0.125)
+    ap.add_argument('--batch', type=int, default=128)
+    a = ap.parse_args()
+    x, y = load('cifar10', 'train')
+    g = torch.Generator().manual_seed(0)
+    sel = torch.randperm(len(y), generator=g)[:a.images]
+    x, y = x[sel].contiguous(), y[sel]
+    print(f"CIFAR-10, {a.images} images, width {a.width}, batch {a.batch}, {torch.get_num_threads()} threads; images/s")
+    print(f"{'model':6s} {'plain fp32':>11s} {'plain CL':>9s} {'plain bf16+CL':>14s} {'train_model':>12s} {'plain/train_model':>18s}")
+    for m in a.models:
+        fp32 = plain_loop(m, x, y, a.width, a.batch)
+        cl = plain_loop(m, x, y, a.width, a.batch, channels_last=True)
+        bf = plain_loop(m, x, y, a.width, a.batch, channels_last=True, bf16=True)
+        # one epoch on the same number of training images (the profile's 10 % validation split taken from them)
+        n_train = round(a.images / 0.9)
+        _, rec = train_model(m, 'cifar10', 'cpu', run_dir=tempfile.mkdtemp(), progress=False, epochs=1,
+                             train_size=n_train, width=a.width, batch_size=a.batch)
+        tm = a.images / rec['train_seconds']
+        print(f"{m:6s} {fp32:11.0f} {cl:9.0f} {bf:14.0f} {tm:12.0f} {fp32 / tm:17.2f}x", flush=True)
+
+if __name__ == '__main__':
+    main()
