@@ -13,7 +13,7 @@ __all__ = ['ATTACKS', 'margin', 'cw_loss', 'zoo_loss', 'is_adversarial', 'projec
 import math, contextlib
 import torch
 import torch.nn.functional as F
-from .config import PRESETS, PAPER_ATTACKS, attack_params, device_sizes
+from .config import PAPER_ATTACKS, attack_params, device_sizes
 
 # %% ../nbs/04_attacks.ipynb #4ddbeb8c
 def margin(logits, y):
@@ -311,7 +311,6 @@ ATTACKS = {
     # not in the paper: the same settings under both preset names (ε as the paper's bounded attacks)
     'square': dict(fn=square, kind='bounded'), 'bpda': dict(fn=bpda, kind='bounded'),
 }
-for _name, _a in ATTACKS.items(): _a['presets'] = PRESETS[_name]
 
 @contextlib.contextmanager
 def frozen(model):

@@ -143,6 +143,8 @@ def attack_params(name,            # a key of PRESETS
 
 # %% ../nbs/00_config.ipynb #49dc646f
 ACCELERATORS = ('auto', 'cpu', 'gpu', 'cuda')
+# cpu: measured (bench/attacks.py, 2 cores: 256 is the fastest chunk). cuda: not measured here (no GPU was lent);
+# bench/device_check.py times every attack with them on the first GPU run
 DEVICE_SIZES = freeze(dict(cpu=dict(chunk=256, attack_batch=None), cuda=dict(chunk=8192, attack_batch=1000)))
 
 def resolve_device(accelerator=None):
@@ -173,7 +175,10 @@ def attack_batch(profile_batch, device=None):
     return device_sizes(device)['attack_batch'] or profile_batch
 
 # %% ../nbs/00_config.ipynb #dba54c9b
-STAGE_CODE = freeze(dict(models=('quantizers', 'models', 'data', 'training'), attacks=('attacks', 'metrics')))
+# the modules whose source computes each stage's results (upstream artifacts are covered by their own hashes)
+STAGE_CODE = freeze(dict(models=('quantizers', 'models', 'data', 'training'), attacks=('attacks', 'metrics'),
+                         transfer=('transfer', 'metrics'), gradients=('gradients', 'attacks'),
+                         diagnostics=('diagnostics', 'attacks', 'metrics'), ensemble=('ensemble', 'transfer', 'metrics', 'attacks')))
 
 def package_dir() -> Path:
     "The folder of the installed qstudy package."

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from .attacks import fgsm, bim, spsa, zoo, input_grad, frozen, margin
+from .metrics import rate_gap
 
 # %% ../nbs/07_diagnostics.ipynb #dc91dcc0
 EPS_GRID = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1)
@@ -97,7 +98,7 @@ def outcome_checks(model, x, y, curves, eps=0.03, tol=0.05, noise_draws=10, step
     out = []
     for a, c in curves.groupby('attack'):
         drop = float((c.success.cummax() - c.success).max())
-        noise = 1.96 * math.sqrt(0.5 / max(1, int(c.n.iloc[0])))  # a difference of two rates at p = 1/2, 95 %
+        noise = rate_gap(int(c.n.iloc[0]))  # two rates on the same n points: 95 % of chance gaps are smaller
         judged = a != 'fgsm'   # one step is not expected to be monotone in ε: shown, not judged
         out.append(row(f'{a}: largest fall of success as ε grows', drop, judged and drop > max(tol, noise),
                        f'{a} success falls by more than the noise ({max(tol, noise):.2f}) as ε grows' if judged else
@@ -160,7 +161,7 @@ def diagnosis_result(model_name, dataset, profile='smoke', seed=0, run_dir=None,
     "The stored diagnosis of one model: checks, ε curves, verdict and ZOO estimate summary; computed once."
     from qstudy.training import train_model, model_record, stored_predictions
     from qstudy.metrics import attack_points, attack_settings
-    from qstudy.config import profile as get_profile, code_version
+    from qstudy.config import profile as get_profile, code_version, STAGE_CODE
     from qstudy.data import load
     from qstudy import store
     dg = get_profile(profile).get('diagnostics', {})
@@ -168,7 +169,7 @@ def diagnosis_result(model_name, dataset, profile='smoke', seed=0, run_dir=None,
     n_zoo, zoo_params, _ = attack_settings(profile, 'zoo', dg.get('zoo_points'), **(zoo_overrides or {}))
     mrec = model_record(model_name, dataset, profile, seed, run_dir, **(train_overrides or {}))
     cfg = dict(kind='diagnosis', model=mrec['hash'], seed=seed, n=n, settings=dg, n_zoo=n_zoo, zoo=zoo_params,
-               code=code_version('diagnostics', 'attacks'))
+               code=code_version(*STAGE_CODE['diagnostics']))
     def run():
         model, _ = train_model(model_name, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {}))
         x, y = load(dataset, 'test')

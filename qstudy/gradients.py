@@ -58,10 +58,10 @@ def model_gradients(models,          # names, e.g. MODEL_NAMES
 def gradient_result(models, dataset, profile='smoke', seed=0, run_dir=None, n=None, train_overrides=None, compute=True):
     "The stored cosine matrix (mean, std, n as nested lists, names, points) of `model_gradients`; computed once."
     from qstudy.training import model_record
-    from qstudy.config import profile as get_profile, code_version
+    from qstudy.config import profile as get_profile, code_version, STAGE_CODE
     from qstudy import store
     n = n or get_profile(profile).get('gradients', {}).get('points', 1000)
-    cfg = dict(kind='gradients', dataset=dataset, seed=seed, n=n, code=code_version('gradients'),
+    cfg = dict(kind='gradients', dataset=dataset, seed=seed, n=n, code=code_version(*STAGE_CODE['gradients']),
                models={m: model_record(m, dataset, profile, seed, run_dir, **(train_overrides or {}))['hash'] for m in models})
     def run():
         mean, std, used, names = model_gradients(models, dataset, profile, seed, run_dir, n, train_overrides)

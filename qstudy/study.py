@@ -66,7 +66,7 @@ def check_writable(path):
         raise StudyError(f"run directory {path} is not writable ({p} is {'not a folder' if not p.is_dir() else 'read-only'}); choose another with --run-dir")
 
 # %% ../nbs/10_study.ipynb #d89506ea
-def bar(total, desc, quiet, position=0):
+def bar(total, desc, quiet):
     "A progress bar inside a long stage (counts and a time estimate; tqdm), cleared when done, silent when `quiet`."
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, disable=quiet, leave=False, dynamic_ncols=True)
@@ -75,7 +75,7 @@ def train_stage(models, dataset, profile, seed, run_dir, quiet=False, trainer_kw
     "Train or load every model; return their records."
     from qstudy.training import train_model
     recs = {}
-    with bar(len(models), 'train', quiet, 1) as b:
+    with bar(len(models), 'train', quiet) as b:
         for m in models:
             b.set_postfix_str(m)
             recs[m] = train_model(m, dataset, profile, seed, run_dir, progress=False, trainer_kwargs=trainer_kwargs,
@@ -87,7 +87,7 @@ def attack_stage(models, attacks, dataset, profile, seed, run_dir, quiet=False, 
     "Craft or load every (model, attack) pair's adversarial examples; the bar counts attacked points."
     from qstudy.metrics import adversarial_examples, attack_settings
     total = sum(attack_settings(profile, a)[0] for a in attacks) * len(models)
-    with bar(total, 'attacks', quiet, 1) as b:
+    with bar(total, 'attacks', quiet) as b:
         for a in attacks:
             for m in models:
                 b.set_postfix_str(f'{a} on {m}')
@@ -99,7 +99,7 @@ def attack_stage(models, attacks, dataset, profile, seed, run_dir, quiet=False, 
 def transfer_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
     "Craft or load the CW-L2 κ sweep of every source model, then store (or load) the whole transfer matrix."
     from qstudy.transfer import transfer_result
-    with bar(len(PAPER_ATTACKS) * len(models), 'transfer', quiet, 1) as b:
+    with bar(len(PAPER_ATTACKS) * len(models), 'transfer', quiet) as b:
         transfer_result(dataset, profile, list(PAPER_ATTACKS), models, seed, run_dir, train_overrides=overrides, progress=b.update)
 
 def gradients_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
@@ -115,7 +115,7 @@ def ensemble_stage(models, dataset, profile, seed, run_dir, quiet=False, **overr
 def diagnostics_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
     "Store (or load) every model's soundness checks, ε curves and ZOO estimate summary."
     from qstudy.diagnostics import diagnosis_result
-    with bar(len(models), 'diagnostics', quiet, 1) as b:
+    with bar(len(models), 'diagnostics', quiet) as b:
         for m in models:
             b.set_postfix_str(m); diagnosis_result(m, dataset, profile, seed, run_dir, train_overrides=overrides); b.update()
 

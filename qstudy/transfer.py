@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from .metrics import adversarial_examples, adversarial_config, robustness
 from .training import train_model, stored_predictions, model_record
-from .config import profile as get_profile, config_hash, code_version, PAPER_ATTACKS, MODEL_NAMES
+from .config import profile as get_profile, config_hash, code_version, STAGE_CODE, PAPER_ATTACKS, MODEL_NAMES
 from . import store
 
 # %% ../nbs/06_transfer.ipynb #fa86288a
@@ -65,7 +65,7 @@ def transfer_config(dataset, profile, attacks, models, seed, run_dir, kappas=Non
     adv = {f"{a}/{s}/{kw.get('confidence', '')}": config_hash(adversarial_config(mrecs[s], a, profile, seed, n, **{**ao.get(a, {}), **kw})[0])
            for a in attacks for s in models for kw in transfer_sweep(a, profile, kappas)}
     return dict(kind='transfer', dataset=dataset, targets={m: r['hash'] for m, r in mrecs.items()}, adversarial=adv,
-                code=code_version('transfer'))
+                code=code_version(*STAGE_CODE['transfer']))
 
 def transfer_result(dataset, profile='smoke', attacks=PAPER_ATTACKS, models=None, seed=0, run_dir=None, kappas=None,
                     n=None, train_overrides=None, attack_overrides=None, progress=None, compute=True):

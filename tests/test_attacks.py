@@ -4,7 +4,7 @@ import numpy as np
 import pytest, torch
 from qstudy.attacks import attack, ATTACKS, attack_params
 from qstudy.training import train_model, predict
-from qstudy.metrics import attack_points
+from qstudy.metrics import attack_points, rate_gap
 from qstudy.data import load
 
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
@@ -118,10 +118,6 @@ def test_cwl2_matches_foolbox(points):
     l_ours, l_theirs = mean_l2(model, x, ours, y), mean_l2(model, x, theirs, y)
     assert abs(l_ours - l_theirs) <= 0.15 * l_theirs, (l_ours, l_theirs)  # the issue's 15 %
 
-def binomial_tolerance(n, sigmas=4.5):
-    "Largest chance gap between two success rates measured on n trials each: sigmas × the sd of a difference at p = 1/2."
-    return sigmas * math.sqrt(2 * 0.25 / n)
-
 @pytest.fixture(scope='module')
 def many_points(points, tmp_path_factory):
     "The same smoke float model and 150 test points it classifies correctly (for tests sized against chance)."
@@ -141,7 +137,7 @@ def test_spsa_matches_torchattacks(many_points):
     o, t = np.mean(ours), np.mean(theirs)
     print(f'SPSA success: ours {o:.3f}, torchattacks {t:.3f} (n = 300 each)')
     # stochastic estimators (and torchattacks has no random start): within 4.5 sd of a difference of two rates
-    assert abs(o - t) <= binomial_tolerance(2 * len(y)), (o, t)
+    assert abs(o - t) <= rate_gap(2 * len(y), z=4.5), (o, t)
     assert o > 0.05   # and it does something: success well above nothing at ε = 0.05
 
 def test_spsa_gradient_estimate_points_along_the_gradient():

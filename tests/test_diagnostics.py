@@ -4,7 +4,7 @@ import pytest, torch
 from qstudy.attacks import attack
 from qstudy.diagnostics import diagnose, zoo_estimates, Scaled
 from qstudy.training import train_model, predict
-from qstudy.metrics import attack_points
+from qstudy.metrics import attack_points, rate_gap
 from qstudy.data import load
 
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
@@ -108,7 +108,6 @@ def float_points(smoke, tmp_path_factory):
 
 def test_square_matches_torchattacks(float_points):
     "Success rates of ours and torchattacks' Square, 150 points x 3 seeds each, agree within chance."
-    import math
     ta = pytest.importorskip('torchattacks')
     model, x, y = float_points
     eps, q = 0.1, 300
@@ -118,6 +117,6 @@ def test_square_matches_torchattacks(float_points):
         theirs.append((predict(model, ta.Square(model, norm='Linf', eps=eps, n_queries=q, p_init=0.8, seed=seed)(x, y)) != y).float().mean().item())
     o, t, n = sum(ours) / 3, sum(theirs) / 3, 3 * len(y)
     print(f'Square success: ours {o:.3f}, torchattacks {t:.3f} (n = {n} each)')
-    # random search: within 4.5 sd of a difference of two rates at p = 1/2 (0.12 at n = 450); the smoke models
+    # random search: within 4.5 sd of a difference of two rates at p = 1/2 (0.15 at n = 450); the smoke models
     # differ from machine to machine, so the bound is the binomial noise, not one machine's gap
-    assert abs(o - t) <= 4.5 * math.sqrt(2 * 0.25 / n) and o > 0.2
+    assert abs(o - t) <= rate_gap(n, z=4.5) and o > 0.2
