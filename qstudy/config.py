@@ -6,8 +6,8 @@
 __all__ = ['BITWIDTHS', 'MODEL_NAMES', 'ENSEMBLE', 'DATASETS', 'SMOKE_ATTACKS', 'PROFILES', 'PRESETS', 'PAPER_ATTACKS',
            'POSITIVE_INT', 'POSITIVE', 'NON_NEGATIVE', 'ACCELERATORS', 'DEVICE_SIZES', 'STAGE_CODE', 'InputError',
            'check_choice', 'canonical', 'Frozen', 'freeze', 'config_hash', 'check_bits', 'model_bits', 'profile',
-           'attack_params', 'resolve_device', 'use_device', 'current_device', 'device_sizes', 'attack_batch',
-           'package_dir', 'code_version']
+           'attack_params', 'resolve_device', 'use_device', 'current_device', 'main_process', 'device_sizes',
+           'attack_batch', 'use_attack_batch', 'package_dir', 'code_version']
 
 # %% ../nbs/00_config.ipynb #74f3d958
 import hashlib, json, os, importlib.util
@@ -166,13 +166,26 @@ def current_device():
     "The device chosen by `use_device` (or $QSTUDY_ACCELERATOR), else 'auto'."
     return resolve_device(os.environ.get('QSTUDY_ACCELERATOR'))
 
+def main_process(env=os.environ):
+    "Whether this process writes the store and the reports: global rank 0 of a distributed launch, or the only one."
+    for k in ('RANK', 'SLURM_PROCID'):  # torchrun / torchelastic; srun
+        if k in env: return int(env[k]) == 0
+    # Lightning's own launcher re-runs the command with LOCAL_RANK (and NODE_RANK per node) set
+    return int(env.get('NODE_RANK', 0)) == 0 and int(env.get('LOCAL_RANK', 0)) == 0
+
 def device_sizes(device=None):
     "{chunk, attack_batch} for `device`: the finite-difference chunk, and the attack batch (None: the profile's)."
     return DEVICE_SIZES['cuda' if str(device or current_device()).startswith('cuda') else 'cpu']
 
 def attack_batch(profile_batch, device=None):
-    "Points attacked at once on `device`: the profile's batch on a CPU, the device's on a GPU."
-    return device_sizes(device)['attack_batch'] or profile_batch
+    "Points attacked at once on `device`: the profile's batch on a CPU, the device's on a GPU, unless `use_attack_batch` set one."
+    return int(os.environ.get('QSTUDY_ATTACK_BATCH') or 0) or device_sizes(device)['attack_batch'] or profile_batch
+
+def use_attack_batch(n=None):
+    "Attack `n` points at once in every stage and report kernel (a smaller GPU, or more chunks to split); None: the device's."
+    if n is None: return
+    if n < 1: raise InputError(f"attack batch {n}: allowed: a positive number of points")
+    os.environ['QSTUDY_ATTACK_BATCH'] = str(n)
 
 # %% ../nbs/00_config.ipynb #dba54c9b
 # the modules whose source computes each stage's results (upstream artifacts are covered by their own hashes)

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['wilson', 'rate_gap', 'fmt_acc', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness', 'attack_points',
-           'attack_settings', 'adversarial_config', 'adversarial_record', 'adversarial_examples']
+           'attack_settings', 'adversarial_config', 'adversarial_record', 'attack_chunk', 'AttackRun',
+           'distributed_attack', 'adversarial_examples']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
 import math
@@ -12,9 +13,10 @@ import numpy as np
 import torch
 import torchmetrics
 import time
+import lightning as L
 from .config import profile as get_profile, attack_batch, code_version, STAGE_CODE
-from .training import predict, train_model, stored_predictions, model_record
-from .attacks import run_attack, attack_params
+from .training import predict, train_model, stored_predictions, model_record, trainer_settings, barrier
+from .attacks import run_attack, attack_params, AttackResult
 from .data import load
 from . import store
 
@@ -108,8 +110,48 @@ def adversarial_record(model_name, attack_name, dataset=None, profile='smoke', s
     return store.stored_result(run_dir, 'adversarial', cfg, label, None, allow_compute=False,
                                make=f"qstudy study --profile {profile} --dataset {mrec['dataset']}")
 
+def attack_chunk(attack_name, model, x, y, start, batch, seed, params):
+    "The attack on points start … start + batch, seeded by where they start: the same examples in whichever process."
+    return run_attack(attack_name, model, x[start:start + batch], y[start:start + batch], seed=seed + start, **params)
+
+class AttackRun(L.LightningModule):
+    "The attack stage under a Lightning strategy: in `Trainer.predict` each rank attacks every world-size-th chunk."
+    def __init__(self, attack_name, model, x, y, batch, seed, params, progress=None):
+        super().__init__()
+        self.model, self.job, self.progress = model, (attack_name, x, y, batch, seed, params), progress
+    def predict_dataloader(self):  # made after the launch, when the rank is known; each item is a chunk's start
+        mine = list(range(0, len(self.job[1]), self.job[3]))[self.global_rank::self.trainer.world_size]
+        # Lightning refuses an empty loader: a rank with no chunk (fewer chunks than ranks) gets a start of -1
+        return torch.utils.data.DataLoader(mine or [-1], batch_size=None)
+    def predict_step(self, start, i):
+        name, x, y, batch, seed, params = self.job
+        if start < 0: return None
+        with torch.enable_grad(): r = attack_chunk(name, self.model, x, y, int(start), batch, seed, params)
+        if self.progress: self.progress(len(r.x_adv))
+        return int(start), AttackResult(r.x_adv.cpu(), r.success.cpu(), r.step.cpu(), r.evaluations)
+
+def distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kwargs, progress=None):
+    "(every chunk's AttackResult in order, this process's rank): the chunks split across Lightning's ranks and gathered."
+    import logging, warnings
+    logging.getLogger('lightning.pytorch').setLevel(logging.WARNING)
+    dev = next(model.parameters()).device
+    # predict runs under no_grad and would hand out every rank's share again (DistributedSampler): the module
+    # splits the chunks itself and turns gradients back on
+    trainer = L.Trainer(**trainer_settings(dev, inference_mode=False, use_distributed_sampler=False, **trainer_kwargs))
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', '.*(does not have many workers|LeafSpec).*')
+        parts = trainer.predict(AttackRun(attack_name, model, x, y, batch, seed, params, progress), return_predictions=True)
+    if trainer.world_size > 1:
+        every = [None] * trainer.world_size
+        torch.distributed.all_gather_object(every, parts)
+        points = lambda ps: sum(len(p[1].x_adv) for p in ps if p is not None)
+        mine, parts = parts, [p for ps in every for p in ps]
+        if progress: progress(points(parts) - points(mine))  # the bar shows the other ranks' points too
+    model.to(dev).eval()  # Lightning's teardown may move it
+    return [r for _, r in sorted((p for p in parts if p is not None), key=lambda p: p[0])], trainer.global_rank
+
 def adversarial_examples(model_name, attack_name, dataset=None, profile='smoke', seed=0, run_dir=None, n=None,
-                         preset=None, train_overrides=None, progress=None, **attack_overrides):
+                         preset=None, train_overrides=None, progress=None, trainer_kwargs=None, **attack_overrides):
     "Craft or load `attack_name` against `model_name`: dict(idx, x, y, x_adv, pred_adv, record)."
     dataset = dataset or get_profile(profile)['dataset']
     model, mrec = train_model(model_name, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {}))
@@ -118,16 +160,20 @@ def adversarial_examples(model_name, attack_name, dataset=None, profile='smoke',
     if store.find_artifact(run_dir, 'adversarial', cfg, label) is None:
         idx = attack_points(stored_predictions(mrec, run_dir) == y_all, n, seed)
         x, y = x_all[idx], y_all[idx]
-        t0, res = time.time(), []
-        for i in range(0, len(idx), batch):
-            res.append(run_attack(attack_name, model, x[i:i + batch], y[i:i + batch], seed=seed + i, **params))
-            if progress: progress(len(res[-1].x_adv))
+        t0 = time.time()
+        if trainer_kwargs: res, rank = distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kwargs, progress)
+        else:
+            res, rank = [], 0
+            for i in range(0, len(idx), batch):
+                res.append(attack_chunk(attack_name, model, x, y, i, batch, seed, params))
+                if progress: progress(len(res[-1].x_adv))
         x_adv, step = torch.cat([r.x_adv.cpu() for r in res]), torch.cat([r.step.cpu() for r in res])
         evaluations = sum(r.evaluations * len(r.x_adv) for r in res) / max(1, len(idx))
         pred_adv = predict(model, x_adv)
         rec = dict(robustness(model, x, y, x_adv, pred_adv), model_name=model_name, attack=attack_name, dataset=dataset,
                    profile=profile, seconds=round(time.time() - t0, 2), evaluations_per_point=round(evaluations, 1),
                    seconds_per_point=round((time.time() - t0) / max(1, len(idx)), 4))  # the points attacked, maybe < n
-        store.save_artifact(run_dir, 'adversarial', cfg, rec, dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label)
+        if rank == 0: store.save_artifact(run_dir, 'adversarial', cfg, rec, dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label)
+        if trainer_kwargs: barrier()  # every rank reads what rank 0 wrote
     rec, t = store.load_artifact(run_dir, 'adversarial', cfg, label)
     return dict(idx=t['idx'], x=x_all[t['idx']], y=y_all[t['idx']], x_adv=t['x_adv'], pred_adv=t['pred_adv'], record=rec)

@@ -1,5 +1,5 @@
 """The study command: end to end on smoke, resumable after a kill, locked, and strict about its input."""
-import json, os, re, signal, subprocess, sys, time
+import json, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from conftest import qstudy, BIN
@@ -105,6 +105,37 @@ def test_killed_study_resumes_without_redoing(tmp_path):
     redone = [m for m in done if after[m]['saved_at'] != done[m]['saved_at']]
     assert redone == []  # finished models were loaded, not trained again
 
+def adversarial_sets(run_dir):
+    "{config hash: (record, tensors)} of every stored adversarial set."
+    return {r['hash']: store.load_artifact(run_dir, 'adversarial', r['config'], f"{r['model_name']}-{r['attack']}")
+            for r in store.list_artifacts(run_dir, 'adversarial')}
+
+def test_ddp_attack_stage_matches_one_process(tmp_path):
+    "Training and the attack stage under Lightning's DDP (two processes, gloo) give the examples one process gives."
+    # one thread per process in both runs (Lightning sets it for its ranks): every sum runs in one order, so the
+    # examples are equal bit for bit. A batch of 16 makes 1-5 chunks per attack: both ranks work, and where there is
+    # one chunk, one rank idles
+    env = dict(OMP_NUM_THREADS='1')
+    models, ddp, one = ['float', 'w1a1'], tmp_path / 'ddp', tmp_path / 'one'
+    r = qstudy('study', '--profile', 'smoke', '--dataset', 'digits', '--models', *models, '--sections', 'robustness',
+               '--accelerator', 'cpu', '--devices', '2', '--strategy', 'ddp', '--attack-batch', '16',
+               '--run-dir', ddp / 'runs', '--reports-dir', ddp / 'reports', '--quiet', cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'GLOBAL_RANK: 1' in r.stderr  # a second process did run
+    assert (ddp / 'reports/smoke/digits/robustness.html').exists()
+    shutil.copytree(ddp / 'runs' / 'models', one / 'runs' / 'models')  # the same trained models, attacked in one process
+    script = ("import sys; from qstudy.config import use_attack_batch, PAPER_ATTACKS; from qstudy.study import attack_stage; "
+              f"use_attack_batch(16); attack_stage({models!r}, list(PAPER_ATTACKS), 'digits', 'smoke', 0, sys.argv[1], quiet=True)")
+    p = subprocess.run([sys.executable, '-c', script, str(one / 'runs')], env={**os.environ, **env}, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-3000:]
+    a, b = adversarial_sets(ddp / 'runs'), adversarial_sets(one / 'runs')
+    assert sorted(a) == sorted(b) and len(a) == 10
+    assert {rec['config']['batch_size'] for rec, _ in a.values()} == {16}
+    for h in a:
+        (ra, ta), (rb, tb) = a[h], b[h]
+        for k in ('idx', 'x_adv', 'pred_adv', 'step'): assert torch.equal(ta[k], tb[k]), (ra['model_name'], ra['attack'], k)
+        assert (ra['acc'], ra['n'], ra['evaluations_per_point']) == (rb['acc'], rb['n'], rb['evaluations_per_point'])
+
 def test_second_study_on_same_run_dir_is_refused(tmp_path):
     with store.run_lock(tmp_path / 'runs'):
         r = qstudy('study', '--profile', 'smoke', '--run-dir', tmp_path / 'runs', '--quiet', cwd=tmp_path)
@@ -119,6 +150,7 @@ def test_second_study_on_same_run_dir_is_refused(tmp_path):
     (['--models', 'w2a8'], "unknown model 'w2a8'"),
     (['--models', 'float', 'w1a1'], "section 'ensemble' needs the models"),
     (['--seed', 'x'], "invalid int value: 'x'"),
+    (['--attack-batch', '0'], "attack batch 0: allowed: a positive number of points"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, message):
     r = qstudy('study', '--run-dir', tmp_path / 'runs', *args, cwd=tmp_path)
