@@ -6,11 +6,13 @@
 __all__ = ['ATTACKS', 'margin', 'cw_loss', 'zoo_loss', 'is_adversarial', 'project_linf', 'to_tanh', 'from_tanh', 'adam_state',
            'adam_step', 'input_grad', 'batched_logits', 'fd_derivatives', 'Adversarial', 'AttackResult', 'Counted',
            'autograd_direction', 'spsa_direction', 'sign_rule', 'adam_rule', 'cross_entropy', 'neg_margin', 'bounded',
-           'fgsm', 'bim', 'spsa_grad', 'spsa', 'const_search', 'cwl2', 'zoo', 'p_selection', 'square', 'bpda', 'frozen',
-           'run_attack', 'attack']
+           'fgsm', 'bim', 'spsa_grad', 'spsa', 'const_search', 'cwl2', 'zoo', 'p_selection', 'square', 'bpda', 'dlr',
+           'tempered', 'jacobian_singular_values', 'njs_beta', 'hns_beta', 'uniform_start', 'pgd_margin',
+           'pgd_tempered', 'apgd_rule', 'apgd_dlr', 'Flags', 'autoattack', 'frozen', 'run_attack', 'attack']
 
 # %% ../nbs/04_attacks.ipynb #6c30fe60
-import math, contextlib
+import math, contextlib, logging
+from functools import partial
 import torch
 import torch.nn.functional as F
 from .config import PAPER_ATTACKS, attack_params, device_sizes
@@ -95,9 +97,10 @@ from typing import NamedTuple
 from dataclasses import dataclass
 
 class Adversarial(NamedTuple):
-    "What every attack returns: the examples and, per point, the step of the iterate kept (−1: x itself)."
+    "What every attack returns: the examples, per point the step of the iterate kept (−1: x itself), and any flags it raised."
     x: torch.Tensor
     step: torch.Tensor
+    flags: tuple = ()
 
 @dataclass
 class AttackResult:
@@ -106,6 +109,7 @@ class AttackResult:
     success: torch.Tensor
     step: torch.Tensor
     evaluations: float
+    flags: tuple = ()
 
 class Counted(torch.nn.Module):
     "The model, counting the rows it is asked about (its copies, e.g. BPDA's shadow, count into the same tally)."
@@ -302,6 +306,124 @@ def bpda(model, x, y, eps=0.03, steps=100, step_size=0.001, gen=None):
     return bounded(model, x, y, eps, steps, autograd_direction(full_precision_shadow(model), cross_entropy),
                    sign_rule(step_size), keep='first')
 
+# %% ../nbs/04_attacks.ipynb #23935fb5
+def dlr(z, y):
+    "Croce & Hein's DLR loss, to ascend: −(Z_y − max_{i≠y} Z_i) / (Z_π1 − Z_π3); a scale of the logits leaves it unchanged."
+    zs = z.sort(1).values
+    return -margin(z, y) / (zs[:, -1] - zs[:, -3] + 1e-12)
+
+def tempered(loss, beta):
+    "`loss` on the logits times a per-point temperature `beta`: the same decisions, another gradient scale."
+    return lambda z, y: loss(z * beta[:, None], y)
+
+def jacobian_singular_values(model, x):
+    "Singular values of each point's input-logit Jacobian (one backward pass per class)."
+    x = x.detach().requires_grad_(True)
+    z = model(x)
+    rows = [torch.autograd.grad(z[:, c].sum(), x, retain_graph=c + 1 < z.shape[1])[0].flatten(1) for c in range(z.shape[1])]
+    return torch.linalg.svdvals(torch.stack(rows, 1))
+
+def njs_beta(model, x):
+    "NJS temperature: 1 / the mean singular value of each point's input-logit Jacobian."
+    return 1 / jacobian_singular_values(model, x).mean(1).clamp_min(1e-12)
+
+@torch.no_grad()
+def hns_beta(z, grid=None):
+    "HNS temperature: per point, the β of `grid` maximising ‖β²(diag p − p pᵀ)‖_F with p = softmax(βz)."
+    grid = torch.logspace(-3, 3, 61, device=z.device) if grid is None else grid
+    p = torch.softmax(grid[:, None, None] * z.double()[None], -1)          # grid × points × classes
+    s2 = p.pow(2).sum(-1)
+    hess2 = grid[:, None].double() ** 4 * (s2 - 2 * p.pow(3).sum(-1) + s2 ** 2)  # ‖diag p − p pᵀ‖_F² expanded
+    return grid[hess2.argmax(0)].to(z.dtype)
+
+def uniform_start(x, eps, gen):
+    "A random start: a perturbation uniform in [−ε, ε] per pixel."
+    return (torch.rand(x.shape, generator=gen, device=x.device) * 2 - 1) * eps
+
+def pgd_margin(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, gen=None):
+    "PGD on the margin loss: sign steps from a random start; per point the first iterate that fools the model."
+    start = uniform_start(x, eps, gen) if random_start else None
+    return bounded(model, x, y, eps, steps, autograd_direction(model, neg_margin), sign_rule(step_size), start, keep='first')
+
+def pgd_tempered(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, scaling='hns', gen=None):
+    "PGD++: PGD on the cross-entropy of temperature-scaled logits, β per point by NJS or HNS on the clean point."
+    with torch.no_grad(): z = model(x)
+    beta = (njs_beta(model, x) if scaling == 'njs' else hns_beta(z)).detach()
+    start = uniform_start(x, eps, gen) if random_start else None
+    return bounded(model, x, y, eps, steps, autograd_direction(model, tempered(cross_entropy, beta)), sign_rule(step_size),
+                   start, keep='first')
+
+# %% ../nbs/04_attacks.ipynb #8a46ad23
+def apgd_rule(x, eps, steps, seen, rho=0.75):
+    "APGD's step rule (Linf): momentum 0.75, step 2ε halved at checkpoints that stalled, then a restart from the best point."
+    B, shape = len(x), (-1,) + (1,) * (x.dim() - 1)
+    eta = torch.full((B,), 2. * eps, device=x.device)
+    # checkpoints as the official code sets them: the first after 22 % of the steps, then 3 % sooner each time, ≥ 6 %
+    s = dict(k=max(int(0.22 * steps), 1), count=0, losses=[], best=None, old=None)
+    decr, k_min = max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+    def rule(x_adv, g, x):
+        l = seen['loss']
+        if s['best'] is None:
+            s.update(best=x_adv.clone(), best_g=g.clone(), best_loss=l.clone(), last_best=l.clone(),
+                     reduced=torch.ones(B, dtype=torch.bool, device=x.device), old=x_adv.clone(), first=True)
+            s['losses'].append(l)
+        else:
+            s['losses'].append(l); s['count'] += 1
+            up = l > s['best_loss']
+            s['best'][up], s['best_g'][up], s['best_loss'][up] = x_adv[up], g[up], l[up]
+            if s['count'] == s['k']:
+                k = s['k']
+                rises = sum((s['losses'][-1 - c] > s['losses'][-2 - c]).float() for c in range(k))
+                flag = (rises <= k * rho) | (~s['reduced'] & (s['last_best'] >= s['best_loss']))
+                s['reduced'], s['last_best'] = flag, s['best_loss'].clone()
+                eta[flag] /= 2
+                x_adv, g = x_adv.clone(), g.clone()
+                x_adv[flag], g[flag] = s['best'][flag], s['best_g'][flag]
+                s['k'], s['count'] = max(k - decr, k_min), 0
+        a = 1. if s.pop('first', False) else 0.75
+        z1 = project_linf(x_adv + eta.view(shape) * g.sign(), x, eps)
+        nxt = x_adv + (z1 - x_adv) * a + (x_adv - s['old']) * (1 - a)
+        s['old'] = x_adv
+        return nxt
+    rule.step_size = eta   # (tests) the per-point step size
+    return rule
+
+def apgd_dlr(model, x, y, eps=0.03, steps=100, rho=0.75, gen=None):
+    "APGD on the DLR loss through the BPDA shadow, from a random corner-scaled start; the first iterate that fools the model."
+    from qstudy.quantizers import full_precision_shadow
+    base, seen = autograd_direction(full_precision_shadow(model), dlr), {}
+    def direction(x_adv, y):
+        g, z = base(x_adv, y)
+        seen['loss'] = dlr(z, y)
+        return g, z
+    t = torch.rand(x.shape, generator=gen, device=x.device) * 2 - 1
+    start = eps * t / t.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))  # as the official start
+    return bounded(model, x, y, eps, steps, direction, apgd_rule(x, eps, steps, seen, rho), start, keep='first')
+
+# %% ../nbs/04_attacks.ipynb #0943a52b
+class Flags(logging.Handler):
+    "Collects the warning lines a library logs (AutoAttack's checks)."
+    def __init__(self): super().__init__(logging.WARNING); self.lines = []
+    def emit(self, record): self.lines.append(record.getMessage().split(' See ')[0].strip())
+
+def autoattack(model, x, y, eps=0.03, version='standard', iters=100, queries=5000, gen=None):
+    "The official AutoAttack (pyautoattack), L∞: 'standard', or 'apgd' (APGD-CE + APGD-T); its flags kept with the examples."
+    from pyautoattack import AutoAttack
+    seed = int(torch.randint(0, 2 ** 31 - 1, (1,), generator=gen, device=x.device)) if gen is not None else 0
+    kw = dict(version='standard') if version == 'standard' else dict(version='custom', attacks=['apgd-ce', 'apgd-t'])
+    aa = AutoAttack(model, eps=eps, norm='Linf', seed=seed, device=x.device, **kw)
+    aa.apgd.n_restarts, aa.apgd_targeted.n_target_classes = 1, 9   # what 'standard' sets, for 'apgd' too
+    for a in (aa.apgd, aa.apgd_targeted):   # the checkpoints follow n_iter, as its constructor sets them
+        a.n_iter, a.n_iter_2, a.n_iter_min, a.size_decr = iters, max(int(0.22 * iters), 1), max(int(0.06 * iters), 1), max(int(0.03 * iters), 1)
+    aa.fab.n_iter, aa.square.n_queries = iters, queries
+    flags, log = Flags(), logging.getLogger('auto-attack')
+    log.addHandler(flags); propagate, log.propagate = log.propagate, False
+    try:
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == 'cuda' else []):   # it seeds the global generators
+            x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=len(x))
+    finally: log.removeHandler(flags); log.propagate = propagate
+    return Adversarial(x_adv.to(x.device), torch.full((len(x),), -1, device=x.device), tuple(sorted(set(flags.lines))))
+
 # %% ../nbs/04_attacks.ipynb #55220c44
 # `kind`: what the reports and diagnostics read. bounded: x' in the ε-ball, success counted at ε; minimal: the
 # smallest adversarial found, success whenever any was found. Parameters and presets: qstudy.config.PRESETS.
@@ -310,6 +432,10 @@ ATTACKS = {
     'spsa': dict(fn=spsa, kind='bounded'), 'zoo': dict(fn=zoo, kind='minimal'),
     # not in the paper: the same settings under both preset names (ε as the paper's bounded attacks)
     'square': dict(fn=square, kind='bounded'), 'bpda': dict(fn=bpda, kind='bounded'),
+    # the strongest evaluation (the 'strongest' section): masking-aware attacks on this core, and the official AutoAttack
+    'pgd_margin': dict(fn=pgd_margin, kind='bounded'), 'pgd_njs': dict(fn=partial(pgd_tempered, scaling='njs'), kind='bounded'),
+    'pgd_hns': dict(fn=partial(pgd_tempered, scaling='hns'), kind='bounded'), 'apgd_dlr': dict(fn=apgd_dlr, kind='bounded'),
+    'autoattack': dict(fn=autoattack, kind='bounded'), 'autoattack8': dict(fn=autoattack, kind='bounded'),  # ε 0.03; 8/255
 }
 
 @contextlib.contextmanager
@@ -337,7 +463,7 @@ def run_attack(name: str,       # a key of ATTACKS
     with frozen(model):
         adv = ATTACKS[name]['fn'](counted, x, y, gen=gen, **p)
         with torch.no_grad(): success = model(adv.x).argmax(1) != y
-    return AttackResult(adv.x.detach(), success, adv.step, counted.tally[0] / max(1, len(x)))
+    return AttackResult(adv.x.detach(), success, adv.step, counted.tally[0] / max(1, len(x)), adv.flags)
 
 def attack(name, model, x, y, preset='paper', seed=0, **overrides):
     "Adversarial examples for the batch (x, y) with attack `name`: `run_attack(...).x_adv`."

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['BITWIDTHS', 'MODEL_NAMES', 'ENSEMBLE', 'DATASETS', 'SMOKE_ATTACKS', 'PROFILES', 'PRESETS', 'PAPER_ATTACKS',
-           'POSITIVE_INT', 'POSITIVE', 'NON_NEGATIVE', 'ACCELERATORS', 'DEVICE_SIZES', 'STAGE_CODE', 'InputError',
-           'check_choice', 'canonical', 'Frozen', 'freeze', 'config_hash', 'check_bits', 'model_bits', 'profile',
-           'attack_params', 'resolve_device', 'use_device', 'current_device', 'main_process', 'device_sizes',
+           'POSITIVE_INT', 'POSITIVE', 'CHOICES', 'NON_NEGATIVE', 'ACCELERATORS', 'DEVICE_SIZES', 'STAGE_CODE',
+           'InputError', 'check_choice', 'canonical', 'Frozen', 'freeze', 'config_hash', 'check_bits', 'model_bits',
+           'profile', 'attack_params', 'resolve_device', 'use_device', 'current_device', 'main_process', 'device_sizes',
            'attack_batch', 'use_attack_batch', 'package_dir', 'code_version']
 
 # %% ../nbs/00_config.ipynb #74f3d958
@@ -69,39 +69,50 @@ def model_bits(name: str):
 
 # %% ../nbs/00_config.ipynb #4ac92323
 SMOKE_ATTACKS = dict(preset='paper', batch_size=64,
-                     points=dict(fgsm=40, bim=40, cwl2=30, spsa=8, zoo=4, square=20, bpda=20),
-                     overrides=dict(bim=dict(steps=50), cwl2=dict(steps=30, binary_search_steps=3), spsa=dict(steps=20, samples=32),
-                                    zoo=dict(steps=20, binary_search_steps=2, coords=64), square=dict(queries=200),
-                                    bpda=dict(steps=50)))
+                     points=dict(fgsm=40, bim=40, cwl2=20, spsa=8, zoo=4, square=20, bpda=20),
+                     overrides=dict(bim=dict(steps=20, step_size=0.0015), cwl2=dict(steps=20, binary_search_steps=3), spsa=dict(steps=10, samples=32),
+                                    zoo=dict(steps=10, binary_search_steps=2, coords=64), square=dict(queries=200),
+                                    bpda=dict(steps=20, step_size=0.003)))
 PROFILES = freeze({
-    'smoke': dict(dataset='digits', train=dict(width=0.0625, epochs=8, batch_size=64, lr=3e-3, lr_step=4, lr_decay=0.5,
-                                              val_size=0.1, train_size=None, precision='32-true'),
+    'smoke': dict(dataset='digits', train=dict(width=0.0625, epochs=6, batch_size=64, lr=3e-3, lr_step=3, lr_decay=0.5,
+                                              val_size=0.1, train_size=None, precision='32-true', channels_last=True),
                   attacks=SMOKE_ATTACKS, transfer=dict(kappas=(5, 25)), gradients=dict(points=360),
                   ensemble=dict(points=40, overrides=SMOKE_ATTACKS['overrides']),
-                  diagnostics=dict(points=12, steps=10, spsa=dict(steps=5, samples=16), zoo_points=3, eps_grid=(0.01, 0.03, 0.1))),
+                  diagnostics=dict(points=8, steps=10, spsa=dict(steps=5, samples=16), zoo_points=3, eps_grid=(0.01, 0.03, 0.1)),
+                  deployment=dict(square_points=10),
+                  strongest=dict(points=12, overrides=dict(**{a: dict(steps=10, step_size=0.0075) for a in ('pgd_margin', 'pgd_njs', 'pgd_hns')},
+                                                           apgd_dlr=dict(steps=10),
+                                                           **{a: dict(version='apgd', iters=5) for a in ('autoattack', 'autoattack8')}))),
     # cpu: sized so that one dataset's whole study (nine models, every section) fits 90 minutes on the 2-core AVX2
-    # machine, one dataset at a time (measured stage times in reports/cpu/<dataset>/stages.json). No bf16 units:
-    # bf16 autocast ran 10x slower than fp32. The nets train at ~550 images/s at width 0.125: 3 epochs of 45,000
-    # CIFAR-10 images x 9 models took 34 min; the offline SVHN subset has 7,200 training images, so it gets more
+    # machine, one dataset at a time (measured stage times in reports/cpu/<dataset>/stages.json). Training runs
+    # channels_last (bench/train.py: 1.24-1.35x the images/s of fp32's default layout); precision 'auto' takes bf16
+    # autocast only on a CPU with bf16 units (AVX512-BF16 or AMX). This one has neither: oneDNN converts bf16
+    # through fp32, and bf16 autocast + channels_last ran 0.48-0.50x fp32 channels_last (bench/train.py; the
+    # '10x slower' once noted here is not reproduced). 3 epochs of 45,000 CIFAR-10 images x 9 models took 34 min at
+    # ~550 images/s before; the offline SVHN subset has 7,200 training images, so it gets more
     # epochs for the same number of steps per model to matter. Attack seconds per image at this width
     # (bench/attacks.py; stage records): CW-L2 ~0.1-0.6 per κ, SPSA 1.5 at 50 x 32, ZOO 10-25: fewer points,
     # fewer SPSA samples and search steps; the κ sweep takes three of the paper's five κ.
     'cpu': dict(dataset='cifar10', train=dict(width=0.125, epochs=3, batch_size=128, lr=3e-3, lr_step=2,
-                                             lr_decay=0.3, val_size=0.1, train_size=None, precision='32-true'),
+                                             lr_decay=0.3, val_size=0.1, train_size=None, precision='auto', channels_last=True),
                 dataset_train=dict(svhn=dict(epochs=10, lr_step=4)),
                 attacks=dict(preset='paper', batch_size=100, points=dict(fgsm=1000, bim=300, cwl2=50, spsa=20, zoo=4, square=50, bpda=100),
                              overrides=dict(cwl2=dict(binary_search_steps=4), spsa=dict(steps=50, samples=32),
                                             zoo=dict(binary_search_steps=2))),
                 transfer=dict(kappas=(5, 15, 25)), gradients=dict(points=500),
                 ensemble=dict(points=50, overrides=dict(cwl2=dict(binary_search_steps=4))),
-                diagnostics=dict(points=24, steps=20, spsa=dict(steps=10, samples=16), zoo_points=2)),
+                diagnostics=dict(points=24, steps=20, spsa=dict(steps=10, samples=16), zoo_points=2),
+                # AutoAttack as APGD-CE + APGD-T at 100 iterations (FAB-T and Square's 5,000 queries do not fit here)
+                strongest=dict(points=100, overrides={a: dict(version='apgd') for a in ('autoattack', 'autoattack8')}),
+                deployment=dict(square_points=50)),
     'paper': dict(dataset='cifar10', train=dict(width=1.0, epochs=500, batch_size=50, lr=3e-3, lr_step=10,
-                                               lr_decay=0.864, val_size=0.1, train_size=None, precision='32-true'),
+                                               lr_decay=0.864, val_size=0.1, train_size=None, precision='32-true', channels_last=True),
                   attacks=dict(preset='paper', batch_size=250, points=dict(fgsm=1000, bim=1000, cwl2=1000, spsa=1000, zoo=1000, square=1000, bpda=1000),
                                overrides={}),
                   transfer=dict(kappas=(5, 10, 15, 20, 25)), gradients=dict(points=1000),
                   ensemble=dict(points=1000, overrides={}),
-                  diagnostics=dict(points=500, steps=100, spsa=dict(steps=100, samples=128), zoo_points=100)),
+                  diagnostics=dict(points=500, steps=100, spsa=dict(steps=100, samples=128), zoo_points=100),
+                  strongest=dict(points=1000, overrides={}), deployment=dict(square_points=1000)),
 })
 
 def profile(name):
@@ -120,10 +131,18 @@ PRESETS = freeze({
                 authors_code=dict(steps=100, lr=0.1, initial_const=0.5, binary_search_steps=10, confidence=0., coords=128, h=1e-4, abort_early=True)),
     'square': dict(paper=dict(eps=0.03, queries=1000, p_init=0.8), authors_code=dict(eps=0.03, queries=1000, p_init=0.8)),
     'bpda': dict(paper=dict(eps=0.03, steps=100, step_size=0.001), authors_code=dict(eps=0.03, steps=100, step_size=0.001)),
+    # the strongest evaluation: PGD's usual 100 steps of 2.5 ε / 100 from a random start; APGD's and AutoAttack's own
+    # budgets (AutoAttack at the paper's ε and at the 8/255 of the literature)
+    **{a: dict(paper=dict(eps=0.03, steps=100, step_size=0.00075, random_start=True),
+               authors_code=dict(eps=0.03, steps=100, step_size=0.00075, random_start=True)) for a in ('pgd_margin', 'pgd_njs', 'pgd_hns')},
+    'apgd_dlr': dict(paper=dict(eps=0.03, steps=100, rho=0.75), authors_code=dict(eps=0.03, steps=100, rho=0.75)),
+    **{a: dict(paper=dict(eps=e, version='standard', iters=100, queries=5000), authors_code=dict(eps=e, version='standard', iters=100, queries=5000))
+       for a, e in (('autoattack', 0.03), ('autoattack8', 8 / 255))},
 })
 PAPER_ATTACKS = ('fgsm', 'bim', 'cwl2', 'spsa', 'zoo')  # the paper's five; the study's paper sections run these
-POSITIVE_INT = ('steps', 'binary_search_steps', 'samples', 'coords', 'queries')
-POSITIVE = ('step_size', 'lr', 'delta', 'h', 'p_init')
+POSITIVE_INT = ('steps', 'binary_search_steps', 'samples', 'coords', 'queries', 'iters')
+POSITIVE = ('step_size', 'lr', 'delta', 'h', 'p_init', 'rho')
+CHOICES = dict(version=('standard', 'apgd'))
 NON_NEGATIVE = ('eps', 'initial_const', 'confidence')
 
 def attack_params(name,            # a key of PRESETS
@@ -139,6 +158,7 @@ def attack_params(name,            # a key of PRESETS
         if k in POSITIVE_INT and not (isinstance(v, int) and v >= 1): raise InputError(f"{name}: {k}={v!r} must be an integer ≥ 1")
         if k in POSITIVE and not v > 0: raise InputError(f"{name}: {k}={v!r} must be > 0")
         if k in NON_NEGATIVE and not v >= 0: raise InputError(f"{name}: {k}={v!r} must be ≥ 0")
+        if k in CHOICES: check_choice(f'{name} {k}', v, CHOICES[k])
     return p
 
 # %% ../nbs/00_config.ipynb #49dc646f
@@ -191,7 +211,8 @@ def use_attack_batch(n=None):
 # the modules whose source computes each stage's results (upstream artifacts are covered by their own hashes)
 STAGE_CODE = freeze(dict(models=('quantizers', 'models', 'data', 'training'), attacks=('attacks', 'metrics'),
                          transfer=('transfer', 'metrics'), gradients=('gradients', 'attacks'),
-                         diagnostics=('diagnostics', 'attacks', 'metrics'), ensemble=('ensemble', 'transfer', 'metrics', 'attacks')))
+                         diagnostics=('diagnostics', 'attacks', 'metrics'), ensemble=('ensemble', 'transfer', 'metrics', 'attacks'),
+                         strongest=('strongest', 'metrics', 'attacks'), deploy=('deploy', 'quantizers', 'metrics')))
 
 def package_dir() -> Path:
     "The folder of the installed qstudy package."

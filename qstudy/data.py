@@ -7,7 +7,7 @@ __all__ = ['SPLITS', 'CIFAR10_CLASSES', 'OFFICIAL', 'OFFLINE_SHA256', 'ARCHIVE_E
            'SVHN_SUBSET_NOTE', 'CIFAR_JPEG_NOTE', 'READERS', 'DataError', 'check_choice', 'data_root', 'cache_dir',
            'find_file', 'file_digest', 'check_digest', 'download', 'damaged', 'read_cifar_batches', 'read_cifar_jpeg',
            'read_svhn_mat', 'read_svhn_npz', 'missing', 'locate', 'stratified_split', 'digits_arrays', 'cached_arrays',
-           'arrays', 'to_tensor', 'load', 'describe', 'StudyData']
+           'arrays', 'to_tensor', 'load', 'describe', 'Batches', 'StudyData']
 
 # %% ../nbs/01_data.ipynb #7bded44d
 import hashlib, io, os, pickle, tarfile, zlib, urllib.request, shutil
@@ -262,6 +262,10 @@ def describe(dataset, root=None, download_ok=False):
     return out
 
 # %% ../nbs/01_data.ipynb #4d86e206
+class Batches(TensorDataset):
+    "A TensorDataset that gives a DataLoader each batch by one indexing, not by stacking its images one by one."
+    def __getitems__(self, idx): return tuple(t[torch.as_tensor(idx)] for t in self.tensors)
+
 class StudyData(L.LightningDataModule):
     "Train / validation / test loaders for one dataset."
     def __init__(self, dataset, root=None, batch_size=128, seed=0, val_size=0.1, train_size=None,
@@ -282,12 +286,13 @@ class StudyData(L.LightningDataModule):
             i = rng.permutation(len(yte))[:self.test_size]; xte, yte = xte[i], yte[i]
         n_val = int(round(self.val_size * len(ytr))) if self.val_size < 1 else int(self.val_size)
         tr, va = stratified_split(ytr, n_val, self.seed) if n_val else (np.arange(len(ytr)), np.arange(0))
-        ds = lambda x, y: TensorDataset(to_tensor(x), torch.from_numpy(y))
+        ds = lambda x, y: Batches(to_tensor(x), torch.from_numpy(y))
         self.train, self.val, self.test = ds(xtr[tr], ytr[tr]), ds(xtr[va], ytr[va]), ds(xte, yte)
 
     def loader(self, ds, shuffle=False):
         g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, generator=g if shuffle else None)
+        # the batch arrives whole from Batches.__getitems__: `tuple` is all the collating left to do
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, generator=g if shuffle else None, collate_fn=tuple)
     def train_dataloader(self): return self.loader(self.train, shuffle=True)
     def val_dataloader(self): return self.loader(self.val)
     def test_dataloader(self): return self.loader(self.test)

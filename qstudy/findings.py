@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'MIN_SUCCESSES', 'CLAIMS',
            'section_numbers', 'load_sections', 'kn', 'pooled', 'separated', 'weight_only', 'binary_resists',
-           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'findings_table',
-           'write_findings']
+           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'kn_row',
+           'strongest_poor', 'masked_where_gain', 'survives_gap', 'findings_table', 'write_findings']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 from pathlib import Path
@@ -16,7 +16,7 @@ from .paper import paper_attack, paper_accuracy, TABLE6
 from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS
 
 # %% ../nbs/09a_findings.ipynb #f427e9f7
-SECTION_FILES = ('accuracy', 'robustness', 'transfer', 'gradients', 'ensemble')
+SECTION_FILES = ('accuracy', 'robustness', 'transfer', 'gradients', 'ensemble', 'strongest', 'deployment')
 FULLY = ('w1a1', 'w2a2', 'w3a3', 'w4a4')
 WEIGHT_ONLY = ('w1a32', 'w2a32', 'w3a32', 'w4a32')
 MARGIN, FAR, MIN_N = 0.05, 0.10, 30
@@ -48,6 +48,18 @@ def section_numbers(section, profile, dataset, run_dir, seed=0, models=MODEL_NAM
                            for i in range(k) for j in range(i + 1, k)])
     if section == 'ensemble':
         return ensemble_result(dataset, profile, seed, run_dir, train_overrides=overrides, compute=False)
+    if section == 'deployment':
+        from qstudy.deploy import deployment_result
+        return deployment_result(dataset, profile, seed, run_dir, models, overrides, compute=False)
+    if section == 'strongest':
+        from qstudy.strongest import strongest_result
+        from qstudy.diagnostics import diagnosis_result
+        def masked(m):  # the masking section's verdict, where it ran
+            try: return diagnosis_result(m, dataset, profile, seed, run_dir, train_overrides=overrides, compute=False)['masked']
+            except store.NotInStore: return None
+        verdicts = {m: masked(m) for m in models}
+        return dict(strongest_result(dataset, profile, seed, run_dir, models, overrides, compute=False),
+                    masked={m: v for m, v in verdicts.items() if v is not None})
     raise KeyError(section)
 
 def load_sections(out_dir):
@@ -254,6 +266,55 @@ def ensemble_defends(sec, ds):
     if wilson(*d)[1] < 0.5: return ev, 'does not hold', f"most transferred examples get through (d_acc interval below 0.5){note}"
     return ev, 'cannot tell', f"PR or d_acc interval straddles its bar{note}"
 
+# %% ../nbs/09a_findings.ipynb #4f8ee505
+def _strong(sec, attack_prefix):
+    "{model: row} of the strongest evaluation for one attack (or 'worst case', or the paper's best)."
+    return {r['model']: r for r in sec['strongest']['rows'] if r['attack'].startswith(attack_prefix)}
+
+def kn_row(r): return r['k'], r['n']
+
+def strongest_poor(sec, ds):
+    "Beyond the paper: quantization offers poor protection even judged against the strongest attack."
+    if m := _missing(sec, 'strongest'): return m
+    wc = _strong(sec, 'worst case')
+    if 'float' not in wc: return '–', 'cannot tell', 'float missing from the strongest evaluation'
+    q = [m for m in FULLY + WEIGHT_ONLY if m in wc]
+    ev = 'worst case over the attacks at ε = 0.03: ' + '; '.join(f"{m} {fmt_acc(*kn_row(wc[m]))}" for m in ['float'] + q)
+    if wc['float']['n'] < MIN_N: return ev, 'cannot tell', f"fewer than {MIN_N} points per model"
+    above = [m for m in q if separated(kn_row(wc[m]), kn_row(wc['float']), FAR) == 1]
+    if above: return ev, 'does not hold', f"{', '.join(above)} stay more than {FAR} above float with disjoint intervals under the worst case"
+    return ev, 'holds', f"no quantized model stays more than {FAR} above float with disjoint intervals under the worst case of the strongest attacks"
+
+def masked_where_gain(sec, ds):
+    "Beyond the paper: the models the diagnostics call masked are those where the strongest attack gains most."
+    if m := _missing(sec, 'strongest'): return m
+    diag = sec['strongest'].get('masked') or {}
+    if not diag: return '–', 'cannot tell', 'the masking section (diagnostics) did not run'
+    pb, wc = _strong(sec, "paper's best"), _strong(sec, 'worst case')
+    gain = {m: pb[m]['acc'] - wc[m]['acc'] for m in wc if m in pb}
+    big = sorted(m for m in gain if separated(kn_row(pb[m]), kn_row(wc[m]), FAR) == 1)
+    masked = sorted(m for m, v in diag.items() if v)
+    ev = ('gain (paper\'s best − worst case): ' + ', '.join(f"{m} {g:+.2f}" for m, g in sorted(gain.items(), key=lambda t: -t[1]))
+          + f"; diagnostics call masked: {', '.join(masked) or 'none'}")
+    if big == masked: return ev, 'holds', f"the models with a gain above {FAR} (disjoint intervals) are exactly the masked ones: {', '.join(big) or 'none'}"
+    return ev, 'does not hold', (f"gain above {FAR} with disjoint intervals: {', '.join(big) or 'none'}; masked: {', '.join(masked) or 'none'}")
+
+# %% ../nbs/09a_findings.ipynb #b7ddfdcd
+def survives_gap(sec, ds):
+    "Beyond the paper: adversarial examples crafted on PyTorch still fool the deployed integer graph, as uint8 pixels too."
+    if m := _missing(sec, 'deployment'): return m
+    rp = [r for r in sec['deployment']['replay'] if r['source'] == r['target']]
+    tot = lambda s, a=None: (sum(r['k'] for r in rp if r['setting'] == s and a in (None, r['attack'])),
+                             sum(r['n'] for r in rp if r['setting'] == s and a in (None, r['attack'])))
+    if not rp: return '–', 'cannot tell', 'no replayed sets'
+    attacks = sorted({r['attack'] for r in rp})
+    ev = (f"direct sets pooled over models: PyTorch {fmt_acc(*tot('pytorch'))}, deployed {fmt_acc(*tot('deployed'))}, deployed with uint8 "
+          f"input {fmt_acc(*tot('deployed uint8'))}; per attack, uint8 vs PyTorch: "
+          + ', '.join(f"{a} {tot('deployed uint8', a)[0] / max(1, tot('deployed uint8', a)[1]):.2f} vs {tot('pytorch', a)[0] / max(1, tot('pytorch', a)[1]):.2f}" for a in attacks))
+    undone = [a for a in attacks if separated(tot('deployed uint8', a), tot('pytorch', a), MARGIN) == 1]
+    if undone: return ev, 'does not hold', f"deployed with uint8 input, accuracy rises by more than {MARGIN} (disjoint intervals) on {', '.join(undone)}: rounding undoes those examples"
+    return ev, 'holds', f"no attack's accuracy on the deployed graph with uint8 input rises by more than {MARGIN} with disjoint intervals"
+
 # %% ../nbs/09a_findings.ipynb #9b5e83c4
 CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)', weight_only),
           ('Fully binarized models resist FGSM and BIM far better than float, but not CW-L2', binary_resists),
@@ -261,7 +322,10 @@ CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)
           ('SPSA beats BIM against the fully binarized model', spsa_beats_bim),
           ('Transfer between different precisions is poor, poorest with the fully binarized model', transfer_poor),
           ('Gradient cosine similarity between different precisions is near 0 (Figure 4)', cosine_near_zero),
-          ('The ensemble filter keeps PR ≥ 0.87 on clean data and defends most transferred examples (Tables 6-7)', ensemble_defends)]
+          ('The ensemble filter keeps PR ≥ 0.87 on clean data and defends most transferred examples (Tables 6-7)', ensemble_defends),
+          ('Beyond the paper: quantization offers poor protection even against the strongest attack (AutoAttack, PGD++, APGD-DLR/BPDA)', strongest_poor),
+          ('Beyond the paper: the models the diagnostics call masked are those where the strongest attack gains most', masked_where_gain),
+          ('Beyond the paper: adversarial examples crafted on PyTorch still fool the deployed integer graph, also as uint8 pixels', survives_gap)]
 
 def _cell(s): return s.replace('|', '\\|').replace('\n', ' ')
 
@@ -292,7 +356,8 @@ def write_findings(reports_dir, profile, sections=None):
     for ds, sec in sections.items():
         st = sec.get('stages', {}).get('seconds', {})
         acc = sec.get('accuracy', {}).get('headline', '')
-        head.append(f"- **{ds}**: study wall time {sum(st.values()) / 60:.1f} min ("
+        wall = sec.get('stages', {}).get('wall_seconds') or sum(st.values())   # reports overlap: the wall time when recorded
+        head.append(f"- **{ds}**: study wall time {wall / 60:.1f} min ("
                     + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items()) + f" min); clean accuracy: {acc}")
     page = '\n'.join(head + ['', findings_table(sections), ''])
     return store.atomic_write(root / 'findings.md', lambda p: Path(p).write_text(page))

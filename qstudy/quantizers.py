@@ -69,6 +69,7 @@ def quantize_weight(w, bits: int, authors_code=False):
 def quantize_act(x, bits: int):
     "Activation at `bits` bits: BinaryNet sign for 1, DoReFa for 2-4, ReLU for 32."
     if check_bits(bits) == 32: return F.relu(x)
+    x = x.float()  # under bf16 autocast too the levels are fp32: bf16's 8-bit mantissa would move i/(2^k - 1) off the grid
     return binarize(x) if bits == 1 else dorefa_act(x, bits)
 
 # %% ../nbs/00_quantizers.ipynb #0672f6b4
