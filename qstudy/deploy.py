@@ -184,10 +184,9 @@ def _settings(model, graph):
 @torch.no_grad()
 def agreement(model, graph, x, y, batch=500):
     "Top-1 agreement and largest logit difference between `model` and its graph on (x, y), with each one's accuracy."
-    dep, dep8 = OnnxModel(graph), OnnxModel(graph, uint8_input=True)
-    z = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
-    zo = torch.cat([dep(x[i:i + batch]) for i in range(0, len(x), batch)])
-    p8 = torch.cat([dep8(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)])
+    from qstudy.attacks import batched_logits
+    z, zo, z8 = (batched_logits(f, x, batch) for f in (model, OnnxModel(graph), OnnxModel(graph, uint8_input=True)))
+    p8 = z8.argmax(1)
     return dict(n=len(y), agree=int((z.argmax(1) == zo.argmax(1)).sum()), max_logit_diff=float((z - zo).abs().max()),
                 median_logit_diff=float((z - zo).abs().amax(1).median()), acc_pytorch=float((z.argmax(1) == y).float().mean()),
                 acc_deployed=float((zo.argmax(1) == y).float().mean()), acc_uint8=float((p8 == y).float().mean()))
@@ -205,22 +204,14 @@ def deployment_config(dataset, profile, models, seed, run_dir, train_overrides=N
 
 def stored_sets(models, attacks, dataset, profile, seed, run_dir, train_overrides=None):
     "{(source, attack): (x_adv, y)} of the stored adversarial sets, read from the store without loading any model."
-    from qstudy.metrics import adversarial_record
-    from qstudy.data import load
-    from qstudy import store
-    y_all = load(dataset, 'test')[1]
-    out = {}
-    for s in models:
-        for a in attacks:
-            rec = adversarial_record(s, a, dataset, profile, seed, run_dir, train_overrides=train_overrides)
-            t = store.load_artifact(run_dir, 'adversarial', rec['config'], f"{s}-{a}")[1]
-            out[s, a] = t['x_adv'], y_all[t['idx']]
-    return out
+    from qstudy.metrics import stored_adversarial
+    sets = {(s, a): stored_adversarial(s, a, dataset, profile, seed, run_dir, train_overrides=train_overrides) for s in models for a in attacks}
+    return {k: (e['x_adv'], e['y']) for k, e in sets.items()}
 
 def deployment_rows(target, dataset, profile, seed, run_dir, sets, train_overrides=None):
     "One model across the gap: its agreement, every replayed set (`sets`) in the three settings, and Square on its graph."
     from qstudy.training import train_model, predict
-    from qstudy.metrics import adversarial_examples, attack_settings, attack_chunk
+    from qstudy.metrics import stored_adversarial, attack_settings, attack_chunks
     from qstudy.data import load
     tr = train_overrides or {}
     model, _ = train_model(target, dataset, profile, seed, run_dir, progress=False, device='cpu', **tr)
@@ -235,12 +226,12 @@ def deployment_rows(target, dataset, profile, seed, run_dir, sets, train_overrid
         replay += [dict(target=target, source=s, attack=a, setting=setting, n=len(r), k=int(r.sum())) for (s, a), r in zip(keys, right)]
     # Square against the graph itself, on the first of the points Square attacked on PyTorch (same model, n and seed)
     from qstudy.config import profile as get_profile
-    sq = adversarial_examples(target, 'square', dataset, profile, seed, run_dir, train_overrides=tr)
+    sq = stored_adversarial(target, 'square', dataset, profile, seed, run_dir, train_overrides=tr)
     _, params, batch = attack_settings(profile, 'square')
     k = get_profile(profile).get('deployment', {}).get('square_points', len(sq['y']))
     dep = settings['deployed']
     x, y, sq_pred = sq['x'][:k], sq['y'][:k], sq['pred_adv'][:k]
-    x_adv = torch.cat([attack_chunk('square', dep, x, y, i, batch, seed, params).x_adv for i in range(0, len(x), batch)])
+    x_adv = torch.cat([r.x_adv for r in attack_chunks('square', dep, x, y, batch, seed, params)])
     square = [dict(model=target, attack='square on PyTorch', setting='pytorch', n=len(y), k=int((sq_pred == y).sum())),
               dict(model=target, attack='square on the graph', setting='deployed', n=len(y), k=int((predict(dep, x_adv) == y).sum())),
               dict(model=target, attack='square on the graph', setting='deployed uint8', n=len(y),

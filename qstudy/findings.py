@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'MIN_SUCCESSES', 'CLAIMS',
            'section_numbers', 'load_sections', 'kn', 'pooled', 'separated', 'weight_only', 'binary_resists',
-           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'kn_row',
-           'strongest_poor', 'masked_where_gain', 'survives_gap', 'findings_table', 'write_findings']
+           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
+           'masked_where_gain', 'survives_gap', 'findings_table', 'write_findings']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 from pathlib import Path
@@ -271,17 +271,15 @@ def _strong(sec, attack_prefix):
     "{model: row} of the strongest evaluation for one attack (or 'worst case', or the paper's best)."
     return {r['model']: r for r in sec['strongest']['rows'] if r['attack'].startswith(attack_prefix)}
 
-def kn_row(r): return r['k'], r['n']
-
 def strongest_poor(sec, ds):
     "Beyond the paper: quantization offers poor protection even judged against the strongest attack."
     if m := _missing(sec, 'strongest'): return m
     wc = _strong(sec, 'worst case')
     if 'float' not in wc: return '–', 'cannot tell', 'float missing from the strongest evaluation'
     q = [m for m in FULLY + WEIGHT_ONLY if m in wc]
-    ev = 'worst case over the attacks at ε = 0.03: ' + '; '.join(f"{m} {fmt_acc(*kn_row(wc[m]))}" for m in ['float'] + q)
+    ev = 'worst case over the attacks at ε = 0.03: ' + '; '.join(f"{m} {fmt_acc(*kn(wc[m]))}" for m in ['float'] + q)
     if wc['float']['n'] < MIN_N: return ev, 'cannot tell', f"fewer than {MIN_N} points per model"
-    above = [m for m in q if separated(kn_row(wc[m]), kn_row(wc['float']), FAR) == 1]
+    above = [m for m in q if separated(kn(wc[m]), kn(wc['float']), FAR) == 1]
     if above: return ev, 'does not hold', f"{', '.join(above)} stay more than {FAR} above float with disjoint intervals under the worst case"
     return ev, 'holds', f"no quantized model stays more than {FAR} above float with disjoint intervals under the worst case of the strongest attacks"
 
@@ -292,7 +290,7 @@ def masked_where_gain(sec, ds):
     if not diag: return '–', 'cannot tell', 'the masking section (diagnostics) did not run'
     pb, wc = _strong(sec, "paper's best"), _strong(sec, 'worst case')
     gain = {m: pb[m]['acc'] - wc[m]['acc'] for m in wc if m in pb}
-    big = sorted(m for m in gain if separated(kn_row(pb[m]), kn_row(wc[m]), FAR) == 1)
+    big = sorted(m for m in gain if separated(kn(pb[m]), kn(wc[m]), FAR) == 1)
     masked = sorted(m for m, v in diag.items() if v)
     ev = ('gain (paper\'s best − worst case): ' + ', '.join(f"{m} {g:+.2f}" for m, g in sorted(gain.items(), key=lambda t: -t[1]))
           + f"; diagnostics call masked: {', '.join(masked) or 'none'}")

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['wilson', 'rate_gap', 'fmt_acc', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness', 'attack_points',
            'attack_settings', 'adversarial_config', 'adversarial_record', 'attack_chunk', 'AttackRun',
-           'distributed_attack', 'adversarial_examples']
+           'distributed_attack', 'attack_chunks', 'stored_adversarial', 'adversarial_examples']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
 import math
@@ -150,6 +150,25 @@ def distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kw
     model.to(dev).eval()  # Lightning's teardown may move it
     return [r for _, r in sorted((p for p in parts if p is not None), key=lambda p: p[0])], trainer.global_rank
 
+def attack_chunks(attack_name, model, x, y, batch, seed, params, progress=None):
+    "Every chunk of (x, y) attacked in this process, in order (`attack_chunk` each): a list of AttackResults."
+    out = []
+    for i in range(0, len(x), batch):
+        out.append(attack_chunk(attack_name, model, x, y, i, batch, seed, params))
+        if progress: progress(len(out[-1].x_adv))
+    return out
+
+def _examples(rec, t, x_all, y_all):
+    return dict(idx=t['idx'], x=x_all[t['idx']], y=y_all[t['idx']], x_adv=t['x_adv'], pred_adv=t['pred_adv'], record=rec)
+
+def stored_adversarial(model_name, attack_name, dataset=None, profile='smoke', seed=0, run_dir=None, n=None,
+                       preset=None, train_overrides=None, **attack_overrides):
+    "A stored adversarial set, read without loading or crafting anything (NotInStore when absent): as `adversarial_examples`."
+    dataset = dataset or get_profile(profile)['dataset']
+    rec = adversarial_record(model_name, attack_name, dataset, profile, seed, run_dir, n, preset, train_overrides, **attack_overrides)
+    label = f"{model_name}-{attack_name}"
+    return _examples(*store.load_artifact(run_dir, 'adversarial', rec['config'], label), *load(dataset, 'test'))
+
 def adversarial_examples(model_name, attack_name, dataset=None, profile='smoke', seed=0, run_dir=None, n=None,
                          preset=None, train_overrides=None, progress=None, trainer_kwargs=None, **attack_overrides):
     "Craft or load `attack_name` against `model_name`: dict(idx, x, y, x_adv, pred_adv, record)."
@@ -162,11 +181,7 @@ def adversarial_examples(model_name, attack_name, dataset=None, profile='smoke',
         x, y = x_all[idx], y_all[idx]
         t0 = time.time()
         if trainer_kwargs: res, rank = distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kwargs, progress)
-        else:
-            res, rank = [], 0
-            for i in range(0, len(idx), batch):
-                res.append(attack_chunk(attack_name, model, x, y, i, batch, seed, params))
-                if progress: progress(len(res[-1].x_adv))
+        else: res, rank = attack_chunks(attack_name, model, x, y, batch, seed, params, progress), 0
         x_adv, step = torch.cat([r.x_adv.cpu() for r in res]), torch.cat([r.step.cpu() for r in res])
         evaluations = sum(r.evaluations * len(r.x_adv) for r in res) / max(1, len(idx))
         flags = sorted(set().union(*(r.flags for r in res)))  # what the attack itself warned of (AutoAttack's checks)
@@ -176,5 +191,4 @@ def adversarial_examples(model_name, attack_name, dataset=None, profile='smoke',
                    seconds_per_point=round((time.time() - t0) / max(1, len(idx)), 4))  # the points attacked, maybe < n
         if rank == 0: store.save_artifact(run_dir, 'adversarial', cfg, rec, dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label)
         if trainer_kwargs: barrier()  # every rank reads what rank 0 wrote
-    rec, t = store.load_artifact(run_dir, 'adversarial', cfg, label)
-    return dict(idx=t['idx'], x=x_all[t['idx']], y=y_all[t['idx']], x_adv=t['x_adv'], pred_adv=t['pred_adv'], record=rec)
+    return _examples(*store.load_artifact(run_dir, 'adversarial', cfg, label), x_all, y_all)

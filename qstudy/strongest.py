@@ -10,7 +10,7 @@ __all__ = ['STRONGEST', 'AT_PAPER_EPS', 'PAPER_BOUNDED', 'strongest_settings', '
 import torch
 from .config import profile as get_profile, MODEL_NAMES, code_version, config_hash, STAGE_CODE
 from .training import model_record
-from .metrics import adversarial_examples, adversarial_config, adversarial_record, wilson
+from .metrics import adversarial_examples, adversarial_config, adversarial_record, stored_adversarial, wilson
 from . import store
 
 # %% ../nbs/07a_strongest.ipynb #49143603
@@ -45,8 +45,10 @@ def strongest_config(dataset, profile, models, seed, run_dir, train_overrides=No
     return dict(kind='strongest', dataset=dataset, adversarial=sets, code=code_version(*STAGE_CODE['strongest']))
 
 def strongest_rows(model_name, dataset, profile='smoke', seed=0, run_dir=None, train_overrides=None):
-    "One model's rows: each strongest attack, the worst case over those at ε = 0.03, the best of the paper's attacks."
-    ex = strongest_examples(model_name, dataset, profile, seed, run_dir, train_overrides)
+    "One model's rows, from the stored sets: each strongest attack, the worst case over those at ε = 0.03, the best of the paper's."
+    n, ov = strongest_settings(profile)
+    ex = {a: stored_adversarial(model_name, a, dataset, profile, seed, run_dir, n, train_overrides=train_overrides, **ov.get(a, {}))
+          for a in STRONGEST}
     rows, broken = [], None
     for a, e in ex.items():
         r, fooled = e['record'], e['pred_adv'] != e['y']
