@@ -89,12 +89,13 @@ PROFILES = freeze({
     # autocast only on a CPU with bf16 units (AVX512-BF16 or AMX). This one has neither: oneDNN converts bf16
     # through fp32, and bf16 autocast + channels_last ran 0.48-0.50x fp32 channels_last (bench/train.py; the
     # '10x slower' once noted here is not reproduced). 3 epochs of 45,000 CIFAR-10 images x 9 models took 34 min at
-    # ~550 images/s before; the offline SVHN subset has 7,200 training images, so it gets more
+    # ~550 images/s before; at the ~1,200 images/s of train_model now, the same time buys 5 epochs (float reached 0.76
+    # and w1a1 0.55 after 3; the lr falls 0.4x every 2 epochs so the last one fine-tunes). The offline SVHN subset has 7,200 training images, so it gets more
     # epochs for the same number of steps per model to matter. Attack seconds per image at this width
     # (bench/attacks.py; stage records): CW-L2 ~0.1-0.6 per κ, SPSA 1.5 at 50 x 32, ZOO 10-25: fewer points,
     # fewer SPSA samples and search steps; the κ sweep takes three of the paper's five κ.
-    'cpu': dict(dataset='cifar10', train=dict(width=0.125, epochs=3, batch_size=128, lr=3e-3, lr_step=2,
-                                             lr_decay=0.3, val_size=0.1, train_size=None, precision='auto', channels_last=True),
+    'cpu': dict(dataset='cifar10', train=dict(width=0.125, epochs=5, batch_size=128, lr=3e-3, lr_step=2,
+                                             lr_decay=0.4, val_size=0.1, train_size=None, precision='auto', channels_last=True),
                 dataset_train=dict(svhn=dict(epochs=10, lr_step=4)),
                 attacks=dict(preset='paper', batch_size=100, points=dict(fgsm=1000, bim=300, cwl2=50, spsa=20, zoo=4, square=50, bpda=100),
                              overrides=dict(cwl2=dict(binary_search_steps=4), spsa=dict(steps=50, samples=32),
@@ -103,7 +104,8 @@ PROFILES = freeze({
                 ensemble=dict(points=50, overrides=dict(cwl2=dict(binary_search_steps=4))),
                 diagnostics=dict(points=24, steps=20, spsa=dict(steps=10, samples=16), zoo_points=2),
                 # AutoAttack as APGD-CE + APGD-T at 100 iterations (FAB-T and Square's 5,000 queries do not fit here)
-                strongest=dict(points=100, overrides={a: dict(version='apgd') for a in ('autoattack', 'autoattack8')}),
+                # 60 shared points: ~0.1-0.2 s per point per attack and model (six attacks, nine models)
+                strongest=dict(points=60, overrides={a: dict(version='apgd') for a in ('autoattack', 'autoattack8')}),
                 deployment=dict(square_points=50)),
     'paper': dict(dataset='cifar10', train=dict(width=1.0, epochs=500, batch_size=50, lr=3e-3, lr_step=10,
                                                lr_decay=0.864, val_size=0.1, train_size=None, precision='32-true', channels_last=True),
