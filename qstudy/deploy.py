@@ -50,11 +50,11 @@ def _weights(g, layer):
     if lv is None: return g.const(layer.weight.detach().float().numpy(), 'w')
     return g.op('DequantizeLinear', g.const(lv[0].numpy(), 'w_int8'), g.const(np.float32(lv[1]), 'w_scale'), g.const(np.int8(0), 'zp'))
 
-def _activation(g, x, bits):
-    "The block activation: ReLU; sign (0 → +1) held as int8; or DoReFa's k-bit levels held as uint8."
+def _activation(g, x, bits, authors_code=False):
+    "The block activation: ReLU; sign (0 → +1; ONNX's Sign, 0 → 0, for the authors' variant) held as int8; or DoReFa's k-bit levels held as uint8."
     if bits == 32: return g.op('Relu', x)
     if bits == 1:
-        s = g.op('Where', g.op('GreaterOrEqual', x, g.const(np.float32(0))), g.const(np.float32(1)), g.const(np.float32(-1)))
+        s = g.op('Sign', x) if authors_code else g.op('Where', g.op('GreaterOrEqual', x, g.const(np.float32(0))), g.const(np.float32(1)), g.const(np.float32(-1)))
         scale, zp = g.const(np.float32(1)), g.const(np.int8(0))
     else:
         s = g.op('Clip', x, g.const(np.float32(0)), g.const(np.float32(1)))
@@ -80,7 +80,8 @@ def _layer(g, x, mod):
         sc, sh = folded_bn(mod)
         shape = (1, -1, 1, 1) if isinstance(mod, nn.BatchNorm2d) else (1, -1)
         return g.op('Add', g.op('Mul', x, g.const(sc.reshape(shape).numpy(), 'bn_scale')), g.const(sh.reshape(shape).numpy(), 'bn_shift'))
-    if isinstance(mod, QAct): return _activation(g, x, mod.abits)
+    if isinstance(mod, QAct): return _activation(g, x, mod.abits, mod.authors_code)
+    if isinstance(mod, nn.Identity): return x
     if isinstance(mod, nn.Flatten): return g.op('Flatten', x, axis=1)
     if isinstance(mod, nn.Linear):
         ins = [x, _weights(g, mod) if isinstance(mod, QLinear) else g.const(mod.weight.detach().numpy(), 'w')]

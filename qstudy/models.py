@@ -21,7 +21,8 @@ def conv_filters(dataset):
 def build_model(name: str,      # one of MODEL_NAMES
                 dataset: str,   # 'cifar10', 'svhn' or 'digits' (digits uses the CIFAR-10 network)
                 width: float = 1.0,  # scale of every hidden size (1 = the paper)
-                authors_code=False,  # DoReFa weights without the max-normalisation, as in the authors' code
+                authors_code=False,  # as in the authors' code: DoReFa weights without the max-normalisation; BinaryNet
+                                     # with TensorFlow's sign (0 → 0) and the last layer fed the unbinarized block output
                ) -> nn.Sequential:
     "The Appendix A network for `name`, returning logits."
     wbits, abits = model_bits(name)
@@ -33,13 +34,15 @@ def build_model(name: str,      # one of MODEL_NAMES
         c = size(c)
         layers.append(QConv2d(c_in, c, 3, padding=1, bias=False, wbits=wbits, authors_code=authors_code))
         if i % 2 == 1: layers.append(nn.MaxPool2d(2))
-        layers += [nn.BatchNorm2d(c), QAct(abits)]
+        layers += [nn.BatchNorm2d(c), QAct(abits, authors_code)]
         c_in = c
     layers.append(nn.Flatten())
     f_in = c_in * 4 * 4
-    for f in (1024, 1024):
+    for j, f in enumerate((1024, 1024)):
+        # the authors' BinaryDense binarizes its own input, so their plain last Dense sees the batch-norm output itself
+        last_plain = authors_code and abits == 1 and j == 1
         layers += [QLinear(f_in, size(f), bias=False, wbits=wbits, authors_code=authors_code),
-                   nn.BatchNorm1d(size(f)), QAct(abits)]
+                   nn.BatchNorm1d(size(f)), nn.Identity() if last_plain else QAct(abits, authors_code)]
         f_in = size(f)
     layers.append(nn.Linear(f_in, 10))  # full precision, logits out
     model = nn.Sequential(*layers)
