@@ -80,6 +80,8 @@ PROFILES = freeze({
                   ensemble=dict(points=40, overrides=SMOKE_ATTACKS['overrides']),
                   diagnostics=dict(points=8, steps=10, spsa=dict(steps=5, samples=16), zoo_points=3, eps_grid=(0.01, 0.03, 0.1)),
                   deployment=dict(square_points=10),
+                  regime=dict(models=('float', 'w1a1', 'w2a2'), base=dict(epochs=2, train_size=None, lr_step=1, lr_decay=0.5),
+                              widths=(0.0625, 0.125), at_width=0.0625, lengths=(1, 3), stats_points=360, points=20, cwl2_points=10),
                   strongest=dict(points=12, overrides=dict(**{a: dict(steps=10, step_size=0.0075) for a in ('pgd_margin', 'pgd_njs', 'pgd_hns')},
                                                            apgd_dlr=dict(steps=10),
                                                            **{a: dict(version='apgd', iters=5) for a in ('autoattack', 'autoattack8')}))),
@@ -106,7 +108,13 @@ PROFILES = freeze({
                 # AutoAttack as APGD-CE + APGD-T at 100 iterations (FAB-T and Square's 5,000 queries do not fit here)
                 # 60 shared points: ~0.1-0.2 s per point per attack and model (six attacks, nine models)
                 strongest=dict(points=60, overrides={a: dict(version='apgd') for a in ('autoattack', 'autoattack8')}),
-                deployment=dict(square_points=50)),
+                deployment=dict(square_points=50),
+                # the regime section: three models along width, training length and layer placement at one stated
+                # budget (2 epochs of 9,000 training images; 10x = 20 epochs), every width measured at that budget.
+                # Width 1 trains at ~180 images/s here; sized for ~35 minutes in all
+                regime=dict(models=('float', 'w1a1', 'w2a2'), base=dict(epochs=2, train_size=10000, lr_step=1, lr_decay=0.5),
+                            widths=(0.125, 0.25, 0.5, 1.0), at_width=0.125, lengths=(1, 3, 10), stats_points=1000,
+                            points=100, cwl2_points=30)),
     'paper': dict(dataset='cifar10', train=dict(width=1.0, epochs=500, batch_size=50, lr=3e-3, lr_step=10,
                                                lr_decay=0.864, val_size=0.1, train_size=None, precision='32-true', channels_last=True),
                   attacks=dict(preset='paper', batch_size=250, points=dict(fgsm=1000, bim=1000, cwl2=1000, spsa=1000, zoo=1000, square=1000, bpda=1000),
@@ -114,7 +122,11 @@ PROFILES = freeze({
                   transfer=dict(kappas=(5, 10, 15, 20, 25)), gradients=dict(points=1000),
                   ensemble=dict(points=1000, overrides={}),
                   diagnostics=dict(points=500, steps=100, spsa=dict(steps=100, samples=128), zoo_points=100),
-                  strongest=dict(points=1000, overrides={}), deployment=dict(square_points=1000)),
+                  strongest=dict(points=1000, overrides={}), deployment=dict(square_points=1000),
+                  # 10x the base budget at width 1 is the paper's own schedule (500 epochs, lr x 0.864 every 10)
+                  regime=dict(models=('float', 'w1a1', 'w2a2'), base=dict(epochs=50, train_size=None, lr_step=1, lr_decay=0.864),
+                              widths=(0.125, 0.25, 0.5, 1.0), at_width=1.0, lengths=(1, 3, 10), stats_points=10000,
+                              points=1000, cwl2_points=1000)),
 })
 
 def profile(name):
@@ -214,7 +226,8 @@ def use_attack_batch(n=None):
 STAGE_CODE = freeze(dict(models=('quantizers', 'models', 'data', 'training'), attacks=('attacks', 'metrics'),
                          transfer=('transfer', 'metrics'), gradients=('gradients', 'attacks'),
                          diagnostics=('diagnostics', 'attacks', 'metrics'), ensemble=('ensemble', 'transfer', 'metrics', 'attacks'),
-                         strongest=('strongest', 'metrics', 'attacks'), deploy=('deploy', 'quantizers', 'metrics')))
+                         strongest=('strongest', 'metrics', 'attacks'), deploy=('deploy', 'quantizers', 'metrics'),
+                         regime=('regime',)))
 
 def package_dir() -> Path:
     "The folder of the installed qstudy package."

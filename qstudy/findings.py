@@ -6,7 +6,8 @@
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'MIN_SUCCESSES', 'CLAIMS',
            'section_numbers', 'load_sections', 'kn', 'pooled', 'separated', 'weight_only', 'binary_resists',
            'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
-           'masked_where_gain', 'survives_gap', 'findings_table', 'write_findings']
+           'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_explains', 'findings_table',
+           'write_findings']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 from pathlib import Path
@@ -16,7 +17,7 @@ from .paper import paper_attack, paper_accuracy, TABLE6
 from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS
 
 # %% ../nbs/09a_findings.ipynb #f427e9f7
-SECTION_FILES = ('accuracy', 'robustness', 'transfer', 'gradients', 'ensemble', 'strongest', 'deployment')
+SECTION_FILES = ('accuracy', 'robustness', 'transfer', 'gradients', 'ensemble', 'strongest', 'deployment', 'regime')
 FULLY = ('w1a1', 'w2a2', 'w3a3', 'w4a4')
 WEIGHT_ONLY = ('w1a32', 'w2a32', 'w3a32', 'w4a32')
 MARGIN, FAR, MIN_N = 0.05, 0.10, 30
@@ -51,6 +52,9 @@ def section_numbers(section, profile, dataset, run_dir, seed=0, models=MODEL_NAM
     if section == 'deployment':
         from qstudy.deploy import deployment_result
         return deployment_result(dataset, profile, seed, run_dir, models, overrides, compute=False)
+    if section == 'regime':
+        from qstudy.regime import regime_result
+        return regime_result(dataset, profile, seed, run_dir, compute=False)
     if section == 'strongest':
         from qstudy.strongest import strongest_result
         from qstudy.diagnostics import diagnosis_result
@@ -313,6 +317,48 @@ def survives_gap(sec, ds):
     if undone: return ev, 'does not hold', f"deployed with uint8 input, accuracy rises by more than {MARGIN} (disjoint intervals) on {', '.join(undone)}: rounding undoes those examples"
     return ev, 'holds', f"no attack's accuracy on the deployed graph with uint8 input rises by more than {MARGIN} with disjoint intervals"
 
+# %% ../nbs/09a_findings.ipynb #21c8cf50
+def regime_settings_order(rows):
+    "{axis: its settings in the order the section ran them}."
+    out = {}
+    for r in rows:
+        vals = out.setdefault(r['axis'], [])
+        if r['value'] not in vals: vals.append(r['value'])
+    return out
+
+def _kn(d): return d['k'], d['n']
+
+def regime_explains(sec, ds):
+    "Beyond the paper: which of width, training length and placement gives w1a1 the paper's pattern, and whether non-saturating attacks remove it."
+    if m := _missing(sec, 'regime'): return m
+    rows = sec['regime']['rows']
+    at = {(r['axis'], r['value'], r['model']): r for r in rows}
+    order = regime_settings_order(rows)
+    def float_at(a, v):  # float has one placement: the authors' variant is the same network
+        return at.get((a, v, 'float')) or next((r for (ax, _, m), r in at.items() if ax == a and m == 'float'), None)
+    found, removed, ev, small = [], {}, [], True
+    for a, vals in order.items():
+        for v in vals:
+            b, f = at.get((a, v, 'w1a1')), float_at(a, v)
+            if b is None or f is None: continue
+            ev.append(f"{a} {v}{'×' if a == 'length' else ''}: w1a1 BIM {fmt_acc(*_kn(b['bim']))} (float {f['bim']['acc']:.2f}), "
+                      f"CW-L2 {b['cwl2']['acc']:.2f}, margin-BIM {b['bim_margin']['acc']:.2f}, HNS-BIM {b['bim_hns']['acc']:.2f}; "
+                      f"median margin {b['margin_q'][1]:.1f}, zero CE gradient {b['k_zero_ce']}/{b['n_stats']}")
+            if min(b['bim']['n'], b['cwl2']['n'], f['bim']['n']) < MIN_N: continue  # too few points to decide at this setting
+            small = False
+            if separated(_kn(b['bim']), _kn(f['bim']), FAR) == 1 and separated(_kn(b['cwl2']), _kn(b['bim']), FAR) == -1:
+                found.append(f"{a} {v}")
+                removed[f"{a} {v}"] = [x for x in ('bim_margin', 'bim_hns') if separated(_kn(b[x]), _kn(b['bim']), FAR) == -1]
+    ev = '; '.join(ev) or '–'
+    if not found and small: return ev, 'cannot tell', f"fewer than {MIN_N} w1a1 points per attack"
+    if not found:
+        return ev, 'does not hold', (f"at no setting of {', '.join(order)} does w1a1's BIM accuracy lie more than {FAR} above float's with its "
+                                     f"CW-L2 accuracy more than {FAR} below its BIM (disjoint intervals): none of the axes reproduces the paper's pattern here")
+    gone = [s for s in found if removed[s]]
+    return ev, 'holds', (f"the pattern appears at {', '.join(found)}; the non-saturating attacks remove it at "
+                         f"{', '.join(f'{s} ({chr(43).join(removed[s])})' for s in gone) or 'none of them'}")
+
+
 # %% ../nbs/09a_findings.ipynb #9b5e83c4
 CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)', weight_only),
           ('Fully binarized models resist FGSM and BIM far better than float, but not CW-L2', binary_resists),
@@ -323,7 +369,8 @@ CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)
           ('The ensemble filter keeps PR ≥ 0.87 on clean data and defends most transferred examples (Tables 6-7)', ensemble_defends),
           ('Beyond the paper: quantization offers poor protection even against the strongest attack (AutoAttack, PGD++, APGD-DLR/BPDA)', strongest_poor),
           ('Beyond the paper: the models the diagnostics call masked are those where the strongest attack gains most', masked_where_gain),
-          ('Beyond the paper: adversarial examples crafted on PyTorch still fool the deployed integer graph, also as uint8 pixels', survives_gap)]
+          ('Beyond the paper: adversarial examples crafted on PyTorch still fool the deployed integer graph, also as uint8 pixels', survives_gap),
+          ("Beyond the paper: width, training length or the authors' layer placement gives w1a1 the paper's pattern (BIM far above float, CW-L2 far below BIM)", regime_explains)]
 
 def _cell(s): return s.replace('|', '\\|').replace('\n', ' ')
 

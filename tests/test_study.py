@@ -5,7 +5,7 @@ import pytest, torch
 from conftest import qstudy, BIN
 from qstudy import store
 from qstudy.models import MODEL_NAMES
-from qstudy.study import SECTIONS, STAGES
+from qstudy.study import SECTIONS, STAGES, DEFAULT_SECTIONS
 from qstudy.findings import CLAIMS
 
 @pytest.fixture(scope='module')
@@ -24,7 +24,7 @@ def records(run_dir):
 def test_smoke_study_produces_every_report(smoke):
     d, r = smoke
     out = d / 'reports' / 'smoke' / 'digits'
-    for s in SECTIONS:
+    for s in DEFAULT_SECTIONS:
         assert (out / f'{s}.ipynb').exists() and (out / f'{s}.html').stat().st_size > 10_000
         assert json.loads((out / f'{s}.json').read_text())['headline']
         assert '<img' in (out / f'{s}.html').read_text(), f'{s}: no figure on the page'   # drawn and shown inline
@@ -33,7 +33,9 @@ def test_smoke_study_produces_every_report(smoke):
     assert "href='digits/accuracy.html'" in idx
     assert not list(out.glob('.*'))  # no temporary report left behind
     st = json.loads((out / 'stages.json').read_text())
-    assert set(st['seconds']) == {'train', *STAGES, *(f'report {s}' for s in SECTIONS)}  # every stage's wall time
+    # every stage's wall time; the opt-in regime section is not part of the main job
+    assert set(st['seconds']) == {'train', *(x for x in STAGES if x != 'regime'), *(f'report {s}' for s in DEFAULT_SECTIONS)}
+    assert 'regime' not in DEFAULT_SECTIONS and not (out / 'regime.html').exists()
     assert st['run']['run_dir'] == str((d / 'runs').resolve())   # findings read the store this names
     assert 'wall time per stage' in (out / 'accuracy.html').read_text()  # and printed at the top of the reports
     findings = (d / 'reports' / 'smoke' / 'findings.md').read_text()
@@ -42,12 +44,41 @@ def test_smoke_study_produces_every_report(smoke):
     assert all(any(f'**digits: {v}**' in r for v in ('holds', 'does not hold', 'cannot tell')) for r in rows)
     assert not re.search(r'\bnan\b', findings, re.I), 'a missing number shows as nan in the findings'
     assert "href='findings.html'" in idx and (d / 'reports' / 'smoke' / 'findings.html').stat().st_size > 2000
-    for s in SECTIONS:   # a page for readers: a real title, links back, no code, no parameters cell, a small stylesheet
+    for s in DEFAULT_SECTIONS:   # a page for readers: a real title, links back, no code, no parameters cell, a small stylesheet
         page = (out / f'{s}.html').read_text()
         assert f'<title>qstudy — {SECTIONS[s]["title"]}</title>'.replace("'", '&#x27;') in page, s
         assert "href='../index.html'" in page and 'jp-InputArea' not in page and 'input_area' not in page
         styles = re.findall(r'<style.*?</style>', page, re.S)   # ours and pandas' per-table rules: the page is its content
         assert 'overrides = ' not in page and sum(map(len, styles)) < 20_000, (s, sum(map(len, styles)))
+
+@pytest.fixture(scope='module')
+def regime(smoke):
+    "The opt-in regime section on the smoke study's run store: it trains its own models only."
+    d, _ = smoke
+    before = artifacts(d / 'runs')['models']
+    wall = json.loads((d / 'reports/smoke/digits/stages.json').read_text())['wall_seconds']
+    t0 = time.time()
+    r = qstudy('study', '--profile', 'smoke', '--dataset', 'digits', '--sections', 'regime', '--run-dir', d / 'runs', '--quiet', cwd=d)
+    print(f"smoke regime section: {time.time() - t0:.0f} s")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d, before, wall
+
+def test_regime_section(regime):
+    from qstudy.regime import regime_variants
+    d, before, wall = regime
+    out = d / 'reports' / 'smoke' / 'digits'
+    page = (out / 'regime.html').read_text()
+    assert page.count('<img') >= 3 and "href='../index.html'" in page and 'jp-InputArea' not in page
+    assert not re.search(r'\bnan\b', page, re.I)
+    after = artifacts(d / 'runs')['models']
+    assert all(after[h] == t for h, t in before.items())   # the nine models untouched
+    distinct = {(v['model'], json.dumps(v['overrides'], sort_keys=True)) for v in regime_variants('smoke')}
+    assert len(after) - len(before) == len(distinct)   # its own budget: every variant trained once, shared settings shared
+    st = json.loads((out / 'stages.json').read_text())
+    assert 'regime' in st['seconds'] and st['wall_seconds'] == wall   # a partial run keeps the whole study's wall time
+    assert "href='digits/regime.html'" in (d / 'reports/smoke/index.html').read_text()
+    row = next(l for l in (d / 'reports/smoke/findings.md').read_text().splitlines() if "layer placement gives w1a1" in l)
+    assert 'not run' not in row and '**digits: ' in row
 
 def test_findings_command(smoke, tmp_path):
     d, _ = smoke
@@ -169,17 +200,19 @@ def test_help_lists_commands():
     assert r.returncode == 0 and all(c in r.stdout for c in ('study', 'status', 'data', 'train', 'findings'))
 
 COMPUTE = ('train_model', 'load_trained', 'build_model', 'attack', 'diagnose', 'zoo_estimates', 'loss_gradients',
-           'model_gradients', 'transfer_matrix', 'ensemble_tables', 'adaptive_rows', 'adversarial_examples')
+           'model_gradients', 'transfer_matrix', 'ensemble_tables', 'adaptive_rows', 'adversarial_examples',
+           'logit_stats', 'run_regime', 'regime_row')
 
 @pytest.mark.parametrize('section', list(SECTIONS))
-def test_report_computes_nothing(smoke, section, monkeypatch):
+def test_report_computes_nothing(smoke, section, monkeypatch, request):
     "Every report renders from the store alone, with every model, attack and diagnostic function made to fail."
     import importlib
     from execnb.shell import CaptureShell
     from execnb.nbio import read_nb
     from qstudy.study import NBS
     d, _ = smoke
-    for m in ('training', 'models', 'attacks', 'metrics', 'transfer', 'gradients', 'diagnostics', 'ensemble', 'findings', 'study'):
+    if section == 'regime': request.getfixturevalue('regime')
+    for m in ('training', 'models', 'attacks', 'metrics', 'transfer', 'gradients', 'diagnostics', 'ensemble', 'regime', 'findings', 'study'):
         importlib.import_module(f'qstudy.{m}')
     def boom(*a, **k): raise AssertionError('a report computed instead of reading the store')
     for name, mod in list(sys.modules.items()):
