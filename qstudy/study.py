@@ -8,7 +8,8 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage',
            'diagnostics_stage', 'nav_links', 'report_page', 'run_report', 'timed_report', 'record_stages',
            'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs',
-           'main', 'model_records', 'deviations', 'attack_deviations', 'blank_missing', 'save_figure', 'save_headline']
+           'main', 'model_records', 'deviations', 'attack_deviations', 'blank_missing', 'save_figure', 'save_headline',
+           'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -482,3 +483,42 @@ def save_headline(out_dir, section, headline, **extra):
     "Record a section's one-line headline (and any numbers) for the index; no-op without out_dir."
     print('headline:', headline)
     if out_dir: store.save_json(dict(section=section, headline=headline, **extra), Path(out_dir) / f'{section}.json')
+
+# %% ../nbs/10_study.ipynb #a6619df3
+def class_names(dataset):
+    "The ten class names: CIFAR-10's, or the digits for SVHN and digits."
+    from qstudy.data import CIFAR10_CLASSES
+    return CIFAR10_CLASSES if dataset == 'cifar10' else tuple(str(i) for i in range(10))
+
+def pick_example(e):
+    "Index, within an adversarial set, of its first successful example, else of its first point."
+    fooled = (e['pred_adv'] != e['y']).nonzero().flatten()
+    return int(fooled[0]) if len(fooled) else 0
+
+def gallery(examples,      # {model: an adversarial set, as `metrics.stored_adversarial` returns it}
+            title='',      # the figure's title
+            classes=None,  # class names (default: the label numbers)
+           ):
+    "A figure: per model (a column) a clean image, its adversarial image and the perturbation amplified, with the labels."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(3, len(examples), figsize=(1.5 * len(examples) + 0.8, 5.2), squeeze=False)
+    name = lambda c: classes[c] if classes else str(c)
+    show = lambda t: t.permute(1, 2, 0).clamp(0, 1).numpy()
+    for j, (m, e) in enumerate(examples.items()):
+        for r in range(3): ax[r, j].set_xticks([]); ax[r, j].set_yticks([])
+        ax[0, j].set_title(m, fontsize=10)
+        if not len(e['y']): continue
+        i = pick_example(e)
+        x, xa, y, p = e['x'][i], e['x_adv'][i], int(e['y'][i]), int(e['pred_adv'][i])
+        d = xa - x
+        linf = float(d.abs().max())
+        k = 0.5 / linf if linf > 0 else 1.0   # the largest change reaches black or white
+        ax[0, j].imshow(show(x)); ax[0, j].set_xlabel(name(y), fontsize=8)
+        ax[1, j].imshow(show(xa))
+        ax[1, j].set_xlabel(name(p) if p != y else f'{name(p)} (not fooled)', fontsize=8, color='#c44e52' if p != y else 'k')
+        ax[2, j].imshow(show(0.5 + k * d)); ax[2, j].set_xlabel(f"×{k:.0f}, L∞ {linf:.3f}", fontsize=8)
+    for r, lab in enumerate(('clean (label)', 'adversarial (predicted)', 'perturbation')): ax[r, 0].set_ylabel(lab, fontsize=9)
+    if title: fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
