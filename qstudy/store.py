@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors', 'sha256', 'runs_root', 'artifact_dir',
-           'find_artifact', 'save_artifact', 'load_artifact', 'list_artifacts', 'NotInStore', 'stored_result',
-           'StoreLocked', 'run_lock']
+           'find_artifact', 'saved_count', 'save_artifact', 'load_artifact', 'list_artifacts', 'NotInStore',
+           'stored_result', 'StoreLocked', 'run_lock']
 
 # %% ../nbs/00a_store.ipynb #35f2be8b
 import hashlib, json, os, sys, tempfile, fcntl, time, contextlib
@@ -95,13 +95,21 @@ def find_artifact(root, kind, cfg, label=''):
     "The record of the finished, intact artifact for `cfg`, or None."
     return _intact(artifact_dir(root, kind, cfg, label))
 
+_saved = 0  # artifacts this process has saved
+
+def saved_count():
+    "How many artifacts this process has saved so far: a stage during which it saved none only loaded."
+    return _saved
+
 def save_artifact(root, kind, cfg, record: dict, tensors: dict = None, label=''):
     "Store `tensors` (as tensors.pt) then `record` (with the config and their checksum) as a finished artifact."
+    global _saved
     d = artifact_dir(root, kind, cfg, label)
     extra = {}
     if tensors is not None: extra['tensors_sha256'] = sha256(save_tensors(tensors, d / 'tensors.pt'))
     save_json({**record, **extra, 'config': cfg, 'hash': config_hash(cfg), 'saved_at': time.strftime('%Y-%m-%dT%H:%M:%S')},
               d / 'record.json')
+    _saved += 1
     return d
 
 def load_artifact(root, kind, cfg, label='', device='cpu'):

@@ -295,16 +295,22 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
     def took(stage, seconds):
         times[stage] = round(seconds, 1)
         if not quiet: print(f"  {stage}: {times[stage]:.1f} s", flush=True)
-    done = lambda stage, t0: took(stage, time.time() - t0)
+    loaded = []
+    def done(stage, t0, saved0):
+        "Record a stage's time if it computed (saved) anything; one that only loaded keeps the time of the run that did."
+        if store.saved_count() > saved0: return took(stage, time.time() - t0)
+        loaded.append(stage)
+        if not quiet: print(f"  {stage}: loaded from the store ({time.time() - t0:.1f} s)", flush=True)
     with lock, reports_lock:
-        t0 = start = time.time()
+        start = t0 = time.time(); n0 = store.saved_count()
         if not all(SECTIONS[s].get('own_models') for s in sections):  # the regime section alone trains only its own
             train_stage(models, dataset, profile, seed, run_dir, quiet, trainer_kwargs, **overrides)
-            done('train', t0)
+            done('train', t0, n0)
         out_dir = Path(reports_dir) / profile / dataset
         for st in stages:
             if not rank0 and st not in DISTRIBUTED_STAGES: break
-            t0 = time.time(); run[st](); done(st, t0)
+            t0, n0 = time.time(), store.saved_count()
+            run[st](); done(st, t0, n0)
             if rank0: record_stages(out_dir, profile, dataset, times, out, store_info)  # a long study shows its progress
         if not rank0: return {}  # the other ranks' share ends with the attack stages
         record_stages(out_dir, profile, dataset, times, out, store_info)  # the reports print the stage times
@@ -322,8 +328,9 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
                 took(f'report {s}', seconds)
                 record_stages(out_dir, profile, dataset, times, out, store_info)
         # the reports overlap: the study's time is its wall time, not the sum of the stages'
-        # the wall time of a whole study; a partial rerun (one section, the opt-in regime) keeps the last whole one's
-        whole = set(DEFAULT_SECTIONS) <= set(sections)
+        # the wall time of a whole study that computed every stage; a partial rerun (one section, the opt-in regime)
+        # or one that loaded stages from the store keeps the last such study's
+        whole = set(DEFAULT_SECTIONS) <= set(sections) and not loaded
         record_stages(out_dir, profile, dataset, times, out, store_info, wall=round(time.time() - start, 1) if whole else None)
         write_findings(reports_dir, profile); write_index(reports_dir, profile)
     if not quiet:
