@@ -108,11 +108,15 @@ def test_rerun_loads_everything(smoke):
     # deleting a section's report and rerunning it recomputes nothing: every stage it needs loads from the store
     out = d / 'reports' / 'smoke' / 'digits'
     for f in out.glob('masking.*'): f.unlink()
+    stages_before = json.loads((out / 'stages.json').read_text())
     t0 = time.time()
     r = qstudy('study', '--profile', 'smoke', '--run-dir', d / 'runs', '--quiet', '--sections', 'masking', cwd=d)
     print(f"masking section rerun from the store: {time.time() - t0:.1f} s")
     assert r.returncode == 0, r.stderr[-2000:]
     assert artifacts(d / 'runs') == before and (out / 'masking.html').exists()
+    st = json.loads((out / 'stages.json').read_text())   # stages that only loaded keep the times of the run that computed them
+    assert all(st['seconds'][k] == v for k, v in stages_before['seconds'].items() if not k.startswith('report'))
+    assert st['wall_seconds'] == stages_before['wall_seconds']
     st = qstudy('status', '--profile', 'smoke', '--run-dir', d / 'runs', cwd=d)
     assert st.stdout.count(' done ') == 9 and 'missing' not in st.stdout
 
