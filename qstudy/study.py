@@ -8,8 +8,8 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage',
            'diagnostics_stage', 'nav_links', 'report_page', 'run_report', 'timed_report', 'record_stages',
            'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs',
-           'main', 'model_records', 'deviations', 'attack_deviations', 'blank_missing', 'save_figure', 'save_headline',
-           'class_names', 'pick_example', 'gallery']
+           'main', 'model_records', 'deviations', 'attack_deviations', 'blank_missing', 'yerr', 'save_figure',
+           'save_headline', 'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -480,6 +480,12 @@ def blank_missing():
     from IPython import get_ipython
     ip = get_ipython()
     if ip is not None: ip.display_formatter.formatters['text/html'].for_type(pd.DataFrame, lambda df: df.to_html(na_rep=''))
+
+def yerr(value, lo, hi):
+    "Matplotlib's [below, above] error lengths of `value` within [lo, hi], never negative (a Wilson bound at 0 or 1 may miss by a rounding)."
+    import numpy as np
+    value, lo, hi = (np.asarray(v, dtype=float) for v in (value, lo, hi))
+    return [np.clip(value - lo, 0, None), np.clip(hi - value, 0, None)]
 
 def save_figure(fig, out_dir, name):
     "Save a matplotlib figure as PNG under out_dir/figures (atomically); no-op without out_dir."
