@@ -229,7 +229,7 @@ STAGE_CODE = freeze(dict(models=('quantizers', 'models', 'data', 'training'), at
                          transfer=('transfer', 'metrics'), gradients=('gradients', 'attacks'),
                          diagnostics=('diagnostics', 'attacks', 'metrics'), ensemble=('ensemble', 'transfer', 'metrics', 'attacks'),
                          strongest=('strongest', 'metrics', 'attacks'), deploy=('deploy', 'quantizers', 'metrics'),
-                         regime=('regime',)))
+                         regime=('regime', 'attacks')))
 
 def package_dir() -> Path:
     "The folder of the installed qstudy package."

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from .config import profile as get_profile, code_version, config_hash, STAGE_CODE
 from .training import train_model, model_record
+from .attacks import margin
 from .metrics import adversarial_examples, adversarial_config, attack_settings, stored_adversarial, wilson
 from .data import load
 from . import store
@@ -51,8 +52,7 @@ def logit_stats(model, x, y, batch=250):
     for i in range(0, len(x), batch):
         xb, yb = x[i:i + batch].to(dev).float().requires_grad_(True), y[i:i + batch].to(dev)
         z = model(xb).float()
-        other = z.masked_fill(F.one_hot(yb, z.shape[1]).bool(), -torch.inf).amax(1)
-        m = z.gather(1, yb[:, None])[:, 0] - other
+        m = margin(z, yb)
         g_ce, = torch.autograd.grad(F.cross_entropy(z, yb, reduction='sum'), xb, retain_graph=True)
         g_m, = torch.autograd.grad(m.sum(), xb)
         ok = (z.argmax(1) == yb).cpu()
