@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PAPER_M', 'TABLE7_ATTACKS', 'vote', 'prediction_rate', 'ensemble_accuracy', 'defense_accuracy', 'agreement',
-           'default_m', 'member_predictions', 'source_examples', 'ensemble_tables', 'MeanLogits', 'adaptive_config',
-           'ensemble_adversarial', 'adaptive_rows', 'ensemble_result']
+           'versus_singles', 'default_m', 'member_predictions', 'source_examples', 'ensemble_tables', 'MeanLogits',
+           'adaptive_config', 'ensemble_adversarial', 'adaptive_rows', 'ensemble_result']
 
 # %% ../nbs/08_ensemble.ipynb #0390f76a
 import time
@@ -54,6 +54,20 @@ def agreement(preds, y, source: int):
         return (float((others[:, mask] == want).all(0).mean()) if n else float('nan')), n
     (a, na), (b, nb) = rate(src, True), rate(~src, False)
     return dict(same_when_correct=a, n_correct=na, same_when_wrong=b, n_wrong=nb)
+
+# %% ../nbs/08_ensemble.ipynb #60f2457a
+def versus_singles(preds,   # members × points predicted labels
+                   y,       # true labels
+                   m: int,  # how many members must agree
+                   source: int,  # the row of the source member (left out: it was attacked directly)
+                   names):  # the members' names, in row order
+    "The filter's defended points against the best other member's correct ones on the same examples, with the discordant pairs."
+    p, y = _np(preds), _np(y)
+    valid, label = vote(p, m)
+    defended, right = ~(valid & (label != y)), p == y[None]
+    best = max((i for i in range(len(p)) if i != source), key=lambda i: right[i].sum())
+    return dict(k_defended=int(defended.sum()), best_single=names[best], k_single=int(right[best].sum()),
+                only_filter=int((defended & ~right[best]).sum()), only_single=int((~defended & right[best]).sum()))
 
 # %% ../nbs/08_ensemble.ipynb #3e5c668d
 import pandas as pd
@@ -117,7 +131,8 @@ def ensemble_tables(dataset, profile='smoke', seed=0, run_dir=None, members=ENSE
     t6 = pd.DataFrame([dict(m=m, pr=prediction_rate(clean, m), n=len(y), accuracy=acc, n_valid=n_valid,
                             **_wilson_row(round(acc * n_valid) if n_valid else 0, n_valid))])
     t7 = pd.DataFrame([dict(attack=a, source=s, pr=prediction_rate(e['preds'], m), d_acc=defense_accuracy(e['preds'], e['y'], m),
-                            n=len(e['y']), kappa=e['kappa']) for (a, s), e in ex.items()])
+                            n=len(e['y']), kappa=e['kappa'], **versus_singles(e['preds'], e['y'], m, members.index(s), members))
+                       for (a, s), e in ex.items()])
     curves = []
     for k in range(1, len(members) + 1):
         a_, nv = ensemble_accuracy(clean, y, k)

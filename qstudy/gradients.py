@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from .attacks import input_grad, frozen
+from .transfer import keyed_model
 
 # %% ../nbs/06a_gradients.ipynb #2a047ea4
 def loss_gradients(model, x, y, batch=256):
@@ -44,25 +45,24 @@ def model_gradients(models,          # names, e.g. MODEL_NAMES
                     n=None,          # points (default: the profile's `gradients.points`)
                     train_overrides=None):
     "(mean, std, points used, names) of the pairwise gradient cosine on `n` seeded random test points."
-    from qstudy.training import train_model
     from qstudy.config import profile as get_profile
     from qstudy.data import load
     from qstudy.metrics import attack_points
     n = n or get_profile(profile).get('gradients', {}).get('points', 1000)
     x, y = load(dataset, 'test')
     idx = attack_points(torch.ones(len(y), dtype=torch.bool), n, seed)
-    grads = {m: loss_gradients(train_model(m, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {}))[0],
-                               x[idx], y[idx]) for m in models}
+    grads = {m: loss_gradients(keyed_model(m, dataset, profile, seed, run_dir, train_overrides)[0], x[idx], y[idx]) for m in models}
     return (*cosine_matrix(grads), list(models))
 
 def gradient_result(models, dataset, profile='smoke', seed=0, run_dir=None, n=None, train_overrides=None, compute=True):
-    "The stored cosine matrix (mean, std, n as nested lists, names, points) of `model_gradients`; computed once."
-    from qstudy.training import model_record
-    from qstudy.config import profile as get_profile, code_version, STAGE_CODE
+    "The stored cosine matrix of `models` and the same-precision baseline (mean, std, n as nested lists, names, points); computed once."
+    from qstudy.config import profile as get_profile, code_version, STAGE_CODE, with_baseline
     from qstudy import store
-    n = n or get_profile(profile).get('gradients', {}).get('points', 1000)
+    n, models = n or get_profile(profile).get('gradients', {}).get('points', 1000), with_baseline(models)
+    if compute:   # the config names every model by its hash: train (or load) first, the baseline too
+        for m in models: keyed_model(m, dataset, profile, seed, run_dir, train_overrides)
     cfg = dict(kind='gradients', dataset=dataset, seed=seed, n=n, code=code_version(*STAGE_CODE['gradients']),
-               models={m: model_record(m, dataset, profile, seed, run_dir, **(train_overrides or {}))['hash'] for m in models})
+               models={m: keyed_model(m, dataset, profile, seed, run_dir, train_overrides, record_only=True)['hash'] for m in models})
     def run():
         mean, std, used, names = model_gradients(models, dataset, profile, seed, run_dir, n, train_overrides)
         return dict(mean=mean.tolist(), std=std.tolist(), n=used.tolist(), names=names, points=n,

@@ -17,7 +17,8 @@ import argparse, contextlib, os, sys, time, html
 from pathlib import Path
 from . import store
 from .config import (PROFILES, DATASETS, MODEL_NAMES, ENSEMBLE, PAPER_ATTACKS, PRESETS, ACCELERATORS, InputError,
-                           model_bits, profile as get_profile, use_device, use_attack_batch, main_process)
+                           model_bits, profile as get_profile, use_device, use_attack_batch, main_process, model_seed,
+                           with_baseline)
 
 # %% ../nbs/10_study.ipynb #aad72861
 import qstudy
@@ -87,13 +88,14 @@ def bar(total, desc, quiet):
     return tqdm(total=total, desc=desc, disable=quiet, leave=False, dynamic_ncols=True)
 
 def train_stage(models, dataset, profile, seed, run_dir, quiet=False, trainer_kwargs=None, **overrides):
-    "Train or load every model; return their records."
+    "Train or load every model (a key: BASELINE trains float at seed + 1); return their records."
     from qstudy.training import train_model, barrier
     recs = {}
     with bar(len(models), 'train', quiet) as b:
         for m in models:
             b.set_postfix_str(m)
-            recs[m] = train_model(m, dataset, profile, seed, run_dir, progress=False, trainer_kwargs=trainer_kwargs,
+            name, s = model_seed(m, seed)
+            recs[m] = train_model(name, dataset, profile, s, run_dir, progress=False, trainer_kwargs=trainer_kwargs,
                                   **overrides)[1]
             b.update()
     if trainer_kwargs: barrier()  # every rank finds every model rank 0 stored
@@ -132,7 +134,7 @@ def deployment_stage(models, dataset, profile, seed, run_dir, quiet=False, **ove
 def transfer_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
     "Craft or load the CW-L2 κ sweep of every source model, then store (or load) the whole transfer matrix."
     from qstudy.transfer import transfer_result
-    with bar(len(PAPER_ATTACKS) * len(models), 'transfer', quiet) as b:
+    with bar(len(PAPER_ATTACKS) * len(with_baseline(models)), 'transfer', quiet) as b:
         transfer_result(dataset, profile, list(PAPER_ATTACKS), models, seed, run_dir, train_overrides=overrides, progress=b.update)
 
 def gradients_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
@@ -304,7 +306,9 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
     with lock, reports_lock:
         start = t0 = time.time(); n0 = store.saved_count()
         if not all(SECTIONS[s].get('own_models') for s in sections):  # the regime section alone trains only its own
-            train_stage(models, dataset, profile, seed, run_dir, quiet, trainer_kwargs, **overrides)
+            # the same-precision baseline is trained with the others when a stage compares it
+            train_stage(with_baseline(models) if {'transfer', 'gradients'} & set(stages) else models, dataset, profile, seed,
+                        run_dir, quiet, trainer_kwargs, **overrides)
             done('train', t0, n0)
         out_dir = Path(reports_dir) / profile / dataset
         for st in stages:
