@@ -350,7 +350,8 @@ def masked_where_gain(sec, ds):
     masked = sorted(m for m, v in diag.items() if v)
     ev = ('gain (paper\'s best − worst case): ' + ', '.join(f"{m} {g:+.2f}" for m, g in sorted(gain.items(), key=lambda t: -t[1]))
           + f"; diagnostics call masked: {', '.join(masked) or 'none'}")
-    if big == masked: return ev, 'holds', f"the models with a gain above {FAR} (disjoint intervals) are exactly the masked ones: {', '.join(big) or 'none'}"
+    if not big and not masked: return ev, 'cannot tell', f"no model is called masked and none gains more than {FAR}: nothing to match"
+    if big == masked: return ev, 'holds', f"the models with a gain above {FAR} (disjoint intervals) are exactly the masked ones: {', '.join(big)}"
     return ev, 'does not hold', (f"gain above {FAR} with disjoint intervals: {', '.join(big) or 'none'}; masked: {', '.join(masked) or 'none'}")
 
 # %% ../nbs/09a_findings.ipynb #b7ddfdcd
