@@ -50,6 +50,24 @@ def test_smoke_study_produces_every_report(smoke):
         assert "href='../index.html'" in page and 'jp-InputArea' not in page and 'input_area' not in page
         styles = re.findall(r'<style.*?</style>', page, re.S)   # ours and pandas' per-table rules: the page is its content
         assert 'overrides = ' not in page and sum(map(len, styles)) < 20_000, (s, sum(map(len, styles)))
+        text = visible_text(page)
+        assert not re.search(r'\bnan\b', text, re.I), (s, 'a missing number shows as nan', text[max(0, re.search(r'nan', text, re.I).start() - 80):][:160])
+        assert 'import ' not in text and 'def ' not in text, (s, 'code shows on the page')
+        nb = json.loads((out / f'{s}.ipynb').read_text())   # every figure the notebook drew reaches the page
+        drawn = sum('image/png' in o.get('data', {}) for c in nb['cells'] for o in c.get('outputs', []))
+        assert drawn >= 1 and page.count('<img') == drawn, (s, drawn, page.count('<img'))
+
+def visible_text(page):
+    "What a reader sees of an HTML page: its text without tags, stylesheets or scripts."
+    from html.parser import HTMLParser
+    class Text(HTMLParser):
+        def __init__(self): super().__init__(); self.out, self.skip = [], 0
+        def handle_starttag(self, tag, attrs): self.skip += tag in ('style', 'script')
+        def handle_endtag(self, tag): self.skip -= tag in ('style', 'script')
+        def handle_data(self, data):
+            if not self.skip: self.out.append(data)
+    t = Text(); t.feed(page)
+    return ' '.join(t.out)
 
 @pytest.fixture(scope='module')
 def regime(smoke):
