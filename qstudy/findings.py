@@ -82,11 +82,14 @@ def load_sections(out_dir):
     st = store.load_json(Path(out_dir) / 'stages.json')
     run = st.get('run')
     if run is None: raise store.NotInStore(f"{Path(out_dir) / 'stages.json'} names no run store; run qstudy study again")
-    out = dict(stages=st)
+    out = dict(stages=st, stale={})
     for s in SECTION_FILES:
         if s not in st.get('headlines', {}): continue   # the study did not run that section
-        out[s] = dict(section_numbers(s, st['profile'], st['dataset'], run['run_dir'], run['seed'], run['models'],
-                                      run['overrides']), headline=st['headlines'][s])
+        try: out[s] = dict(section_numbers(s, st['profile'], st['dataset'], run['run_dir'], run['seed'], run['models'],
+                                           run['overrides']), headline=st['headlines'][s])
+        except store.NotInStore:   # this version computes that section anew: its claims wait for the study
+            if s == 'accuracy': raise   # not even the models: the whole dataset is not judged
+            out['stale'][s] = True
     return out
 
 # %% ../nbs/09a_findings.ipynb #56e671c2
@@ -157,6 +160,8 @@ def _paper(ds, attack, model):
 
 def _missing(sec, *names):
     gone = [s for s in names if s not in sec]
+    old = [s for s in gone if s in sec.get('stale', {})]
+    if old: return '–', 'cannot tell', f"section(s) {', '.join(old)} not in the run store for this version of the code: run the study again"
     return ('–', 'cannot tell', f"section(s) {', '.join(gone)} not run") if gone else None
 
 def _like_float(sec, models, attacks, label, kind, skip=()):
