@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from .attacks import input_grad, frozen
-from .transfer import keyed_model
+from .transfer import keyed_model, keyed_record
 
 # %% ../nbs/06a_gradients.ipynb #2a047ea4
 def loss_gradients(model, x, y, batch=256):
@@ -59,10 +59,9 @@ def gradient_result(models, dataset, profile='smoke', seed=0, run_dir=None, n=No
     from qstudy.config import profile as get_profile, code_version, STAGE_CODE, with_baseline
     from qstudy import store
     n, models = n or get_profile(profile).get('gradients', {}).get('points', 1000), with_baseline(models)
-    if compute:   # the config names every model by its hash: train (or load) first, the baseline too
-        for m in models: keyed_model(m, dataset, profile, seed, run_dir, train_overrides)
     cfg = dict(kind='gradients', dataset=dataset, seed=seed, n=n, code=code_version(*STAGE_CODE['gradients']),
-               models={m: keyed_model(m, dataset, profile, seed, run_dir, train_overrides, record_only=True)['hash'] for m in models})
+               # one the store lacks (the baseline, say) is trained first if computing
+               models={m: keyed_record(m, dataset, profile, seed, run_dir, train_overrides, compute)['hash'] for m in models})
     def run():
         mean, std, used, names = model_gradients(models, dataset, profile, seed, run_dir, n, train_overrides)
         return dict(mean=mean.tolist(), std=std.tolist(), n=used.tolist(), names=names, points=n,
