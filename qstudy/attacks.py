@@ -340,18 +340,20 @@ def uniform_start(x, eps, gen):
     "A random start: a perturbation uniform in [−ε, ε] per pixel."
     return (torch.rand(x.shape, generator=gen, device=x.device) * 2 - 1) * eps
 
-def pgd_margin(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, gen=None):
-    "PGD on the margin loss: sign steps from a random start; per point the first iterate that fools the model."
+def pgd_margin(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, gen=None,
+               keep='first'):  # 'first' iterate that fools the model, or the 'last' (BIM's rule, for a like-for-like control)
+    "PGD on the margin loss: sign steps from a random start; per point the iterate `keep` says."
     start = uniform_start(x, eps, gen) if random_start else None
-    return bounded(model, x, y, eps, steps, autograd_direction(model, neg_margin), sign_rule(step_size), start, keep='first')
+    return bounded(model, x, y, eps, steps, autograd_direction(model, neg_margin), sign_rule(step_size), start, keep=keep)
 
-def pgd_tempered(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, scaling='hns', gen=None):
+def pgd_tempered(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, scaling='hns', gen=None,
+                 keep='first'):  # as in `pgd_margin`
     "PGD++: PGD on the cross-entropy of temperature-scaled logits, β per point by NJS or HNS on the clean point."
     with torch.no_grad(): z = model(x)
     beta = (njs_beta(model, x) if scaling == 'njs' else hns_beta(z)).detach()
     start = uniform_start(x, eps, gen) if random_start else None
     return bounded(model, x, y, eps, steps, autograd_direction(model, tempered(cross_entropy, beta)), sign_rule(step_size),
-                   start, keep='first')
+                   start, keep=keep)
 
 # %% ../nbs/04_attacks.ipynb #8a46ad23
 def apgd_rule(x, eps, steps, seen, rho=0.75):

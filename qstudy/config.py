@@ -100,8 +100,10 @@ PROFILES = freeze({
                                                            apgd_dlr=dict(steps=10),
                                                            **{a: dict(version='apgd', iters=5) for a in ('autoattack', 'autoattack8')}))),
     # cpu: sized so that one dataset's whole study (nine models, every section) fits 90 minutes on the 2-core AVX2
-    # machine, one dataset at a time (measured stage times in reports/cpu/<dataset>/stages.json). Training runs
-    # channels_last (bench/train.py: 1.24-1.35x the images/s of fp32's default layout); precision 'auto' takes bf16
+    # machine, one dataset at a time (measured stage times in reports/cpu/<dataset>/stages.json). Float and
+    # weight-only models train channels_last (bench/train.py: 1.24-1.35x the images/s of fp32's default layout);
+    # activation-quantized ones in the default layout, where CPU batch norm is accurate (training.train_layout,
+    # bench/layout.py); precision 'auto' takes bf16
     # autocast only on a CPU with bf16 units (AVX512-BF16 or AMX). This one has neither: oneDNN converts bf16
     # through fp32, and bf16 autocast + channels_last ran 0.48-0.50x fp32 channels_last (bench/train.py; the
     # '10x slower' once noted here is not reproduced). 3 epochs of 45,000 CIFAR-10 images x 9 models took 34 min at

@@ -429,8 +429,8 @@ def regime_explains(sec, ds):
         if new or up: toward.append(f"{a} ({', '.join(map(str, new or up))})")
     gone = [s for s in found if removed[s]]
     where = (f"the pattern appears at {', '.join(found)}; the non-saturating attacks remove it at "
-             f"{', '.join(f'{s} ({chr(43).join(removed[s])})' for s in gone) or 'none of them'} (they count a point broken at the "
-             f"first iterate that fools, BIM at its last)") if found else \
+             f"{', '.join(f'{s} ({chr(43).join(removed[s])})' for s in gone) or 'none of them'} (all three BIMs at "
+             f"BIM's budget and last iterate)") if found else \
             (f"at no setting does w1a1's BIM accuracy lie more than {FAR} above float's with its CW-L2 accuracy more than {FAR} below its BIM")
     if toward: return ev, 'holds', f"w1a1 moves toward the paper's pattern along {', '.join(toward)}; {where}"
     base = [f"{a} {vals[0]}" for a, vals in order.items() if f"{a} {vals[0]}" in found]

@@ -39,7 +39,8 @@ def regime_attacks(profile):
     "{name: (registered attack, parameter changes, points)} of the section under `profile`."
     s = regime_settings(profile)
     _, bim, _ = attack_settings(profile, 'bim')
-    same = dict(eps=bim['eps'], steps=bim['steps'], step_size=bim['step_size'], random_start=False)
+    # BIM's budget and BIM's last iterate: the two differ from BIM by their loss alone
+    same = dict(eps=bim['eps'], steps=bim['steps'], step_size=bim['step_size'], random_start=False, keep='last')
     return dict(fgsm=('fgsm', {}, s['points']), bim=('bim', {}, s['points']), cwl2=('cwl2', {}, s['cwl2_points']),
                 bim_margin=('pgd_margin', same, s['points']), bim_hns=('pgd_hns', same, s['points']))
 
