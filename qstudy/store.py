@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors', 'sha256', 'runs_root', 'artifact_dir',
-           'find_artifact', 'saved_count', 'save_artifact', 'load_artifact', 'list_artifacts', 'NotInStore',
-           'stored_result', 'StoreLocked', 'run_lock']
+           'find_artifact', 'begin_stage', 'stage_cost', 'saved_count', 'save_artifact', 'load_artifact',
+           'list_artifacts', 'NotInStore', 'stored_result', 'StoreLocked', 'run_lock']
 
 # %% ../nbs/00a_store.ipynb #35f2be8b
 import hashlib, json, os, sys, tempfile, fcntl, time, contextlib
@@ -91,9 +91,31 @@ def _damaged(d, why):
     sys.stderr.write(f"qstudy: damaged artifact {d} ({why}); it counts as absent and will be computed again\n")
     return None
 
+# what each stage of this process cost: every artifact it was the first stage to find or save, with the compute
+# seconds its record carries (the time since the process's previous store event: what it took to make)
+_ledger = dict(stage=None, clock=time.time(), first={})
+
+def _touch(kind, rec, computed):
+    if rec is not None:
+        _ledger['first'].setdefault((kind, rec['hash']), (_ledger['stage'], rec.get('compute_seconds'), computed))
+    return rec
+
 def find_artifact(root, kind, cfg, label=''):
     "The record of the finished, intact artifact for `cfg`, or None."
-    return _intact(artifact_dir(root, kind, cfg, label))
+    rec = _touch(kind, _intact(artifact_dir(root, kind, cfg, label)), False)
+    if rec is not None: _ledger['clock'] = time.time()
+    return rec
+
+def begin_stage(name):
+    "From now on, artifacts first found or saved belong to stage `name`; its clock starts."
+    _ledger.update(stage=name, clock=time.time())
+
+def stage_cost(name):
+    "How many artifacts stage `name` computed and loaded, the compute seconds each group records, and the loaded without a time."
+    mine = [(s, computed) for st, s, computed in _ledger['first'].values() if st == name]
+    part = lambda c: [s for s, computed in mine if computed == c]
+    return dict(computed=len(part(True)), computed_seconds=sum(s for s in part(True)), loaded=len(part(False)),
+                loaded_seconds=sum(s or 0 for s in part(False)), unknown=sum(s is None for s in part(False)))
 
 _saved = 0  # artifacts this process has saved
 
@@ -107,8 +129,10 @@ def save_artifact(root, kind, cfg, record: dict, tensors: dict = None, label='')
     d = artifact_dir(root, kind, cfg, label)
     extra = {}
     if tensors is not None: extra['tensors_sha256'] = sha256(save_tensors(tensors, d / 'tensors.pt'))
-    save_json({**record, **extra, 'config': cfg, 'hash': config_hash(cfg), 'saved_at': time.strftime('%Y-%m-%dT%H:%M:%S')},
-              d / 'record.json')
+    rec = {**record, **extra, 'config': cfg, 'hash': config_hash(cfg), 'saved_at': time.strftime('%Y-%m-%dT%H:%M:%S'),
+           'compute_seconds': round(time.time() - _ledger['clock'], 2)}
+    save_json(rec, d / 'record.json')
+    _touch(kind, rec, True); _ledger['clock'] = time.time()
     _saved += 1
     return d
 

@@ -211,11 +211,13 @@ def timed_report(section, params, out_dir, quiet=False):
     return run_report(section, params, out_dir, quiet), time.time() - t0
 
 # %% ../nbs/10_study.ipynb #4e0c687f
-def record_stages(out_dir, profile, dataset, seconds, headlines, run=None, wall=None):
+def record_stages(out_dir, profile, dataset, seconds, headlines, run=None, wall=None,
+                  at_least=()):  # stages of `seconds` that found artifacts recording no time: a lower bound
     "Merge stage times and headlines into out_dir/stages.json (a partial rerun keeps the others'), with the run store, settings and the last run's wall time."
     f = Path(out_dir) / 'stages.json'
     prev = store.load_json(f) if f.exists() else {}
-    store.save_json(dict(profile=profile, dataset=dataset, seconds={**prev.get('seconds', {}), **seconds},
+    low = sorted({s for s in prev.get('at_least', []) if s not in seconds} | set(at_least))
+    store.save_json(dict(profile=profile, dataset=dataset, seconds={**prev.get('seconds', {}), **seconds}, at_least=low,
                          headlines={**prev.get('headlines', {}), **headlines}, run=run or prev.get('run'),
                          wall_seconds=wall if wall is not None else prev.get('wall_seconds')), f)
 
@@ -226,7 +228,8 @@ def stage_times(out_dir):
     st = store.load_json(f)
     sec = {k: v for k, v in st['seconds'].items() if not k.startswith('total')}
     wall = st.get('wall_seconds')  # the reports run two at a time: their times overlap
-    return '- wall time per stage (s, this machine): ' + ', '.join(f'{k} {v:.0f}' for k, v in sec.items()) + \
+    low = set(st.get('at_least', []))
+    return '- wall time per stage (s, this machine): ' + ', '.join(f"{k} {'≥ ' if k in low else ''}{v:.0f}" for k, v in sec.items()) + \
            (f' (the last whole run: {wall / 60:.1f} min of wall time)' if wall else f' (so far {sum(sec.values()) / 60:.1f} min)')
 
 # %% ../nbs/10_study.ipynb #cf851c96
@@ -294,17 +297,22 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
                deployment=lambda: deployment_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
                regime=lambda: regime_stage(models, dataset, profile, seed, run_dir, quiet))
     store_info = dict(run_dir=str(Path(run_dir).resolve()), seed=seed, models=models, overrides=overrides)  # what findings reads
+    at_least = set()
     def took(stage, seconds):
         times[stage] = round(seconds, 1)
         if not quiet: print(f"  {stage}: {times[stage]:.1f} s", flush=True)
     loaded = []
     def done(stage, t0, saved0):
         "Record a stage's time if it computed (saved) anything; one that only loaded keeps the time of the run that did."
-        if store.saved_count() > saved0: return took(stage, time.time() - t0)
+        if store.saved_count() > saved0:
+            # a stage a cut-off run had begun: this run's time plus what the artifacts it found took to make
+            c = store.stage_cost(stage)
+            if c['unknown']: at_least.add(stage)
+            return took(stage, time.time() - t0 + c['loaded_seconds'])
         loaded.append(stage)
         if not quiet: print(f"  {stage}: loaded from the store ({time.time() - t0:.1f} s)", flush=True)
     with lock, reports_lock:
-        start = t0 = time.time(); n0 = store.saved_count()
+        start = t0 = time.time(); n0 = store.saved_count(); store.begin_stage('train')
         if not all(SECTIONS[s].get('own_models') for s in sections):  # the regime section alone trains only its own
             # the same-precision baseline is trained with the others when a stage compares it
             train_stage(with_baseline(models) if {'transfer', 'gradients'} & set(stages) else models, dataset, profile, seed,
@@ -313,11 +321,11 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         out_dir = Path(reports_dir) / profile / dataset
         for st in stages:
             if not rank0 and st not in DISTRIBUTED_STAGES: break
-            t0, n0 = time.time(), store.saved_count()
+            t0, n0 = time.time(), store.saved_count(); store.begin_stage(st)
             run[st](); done(st, t0, n0)
-            if rank0: record_stages(out_dir, profile, dataset, times, out, store_info)  # a long study shows its progress
+            if rank0: record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)  # a long study shows its progress
         if not rank0: return {}  # the other ranks' share ends with the attack stages
-        record_stages(out_dir, profile, dataset, times, out, store_info)  # the reports print the stage times
+        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)  # the reports print the stage times
         params = dict(profile=profile, dataset=dataset, run_dir=str(Path(run_dir).resolve()), seed=seed,
                       models=models, overrides=overrides)
         attack_params_ = dict(attacks=list(PAPER_ATTACKS), n_points=None, attack_overrides={})
@@ -330,12 +338,12 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
             for s, job in [(s, pool.submit(timed_report, s, report_params(s), out_dir, quiet)) for s in sections]:
                 out[s], seconds = job.result()
                 took(f'report {s}', seconds)
-                record_stages(out_dir, profile, dataset, times, out, store_info)
+                record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)
         # the reports overlap: the study's time is its wall time, not the sum of the stages'
         # the wall time of a whole study that computed every stage; a partial rerun (one section, the opt-in regime)
         # or one that loaded stages from the store keeps the last such study's
         whole = set(DEFAULT_SECTIONS) <= set(sections) and not loaded
-        record_stages(out_dir, profile, dataset, times, out, store_info, wall=round(time.time() - start, 1) if whole else None)
+        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, wall=round(time.time() - start, 1) if whole else None)
         write_findings(reports_dir, profile); write_index(reports_dir, profile)
     if not quiet:
         for s, h in out.items(): print(f"  {s}: {h}")

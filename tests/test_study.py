@@ -160,6 +160,10 @@ def test_killed_study_resumes_without_redoing(tmp_path):
     assert sorted(after) == ['float', 'w1a1', 'w2a2']
     redone = [m for m in done if after[m]['saved_at'] != done[m]['saved_at']]
     assert redone == []  # finished models were loaded, not trained again
+    # the resumed train stage's time counts what the models it found took to make, not only the rest: at least the
+    # compute seconds all three records carry (each measured inside one run's stage)
+    st = json.loads((tmp_path / 'reports/smoke/digits/stages.json').read_text())
+    assert st['seconds']['train'] >= sum(r['compute_seconds'] for r in after.values()) - 0.1 and st['at_least'] == []  # 0.1: rounding
 
 def adversarial_sets(run_dir):
     "{config hash: (record, tensors)} of every stored adversarial set."
