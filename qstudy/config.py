@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['BITWIDTHS', 'MODEL_NAMES', 'ENSEMBLE', 'BASELINE', 'DATASETS', 'SMOKE_ATTACKS', 'PROFILES', 'PRESETS',
-           'PAPER_ATTACKS', 'POSITIVE_INT', 'POSITIVE', 'CHOICES', 'NON_NEGATIVE', 'ACCELERATORS', 'DEVICE_SIZES',
-           'STAGE_CODE', 'InputError', 'check_choice', 'canonical', 'Frozen', 'freeze', 'config_hash', 'check_bits',
-           'model_bits', 'model_seed', 'with_baseline', 'profile', 'attack_params', 'resolve_device', 'use_device',
-           'current_device', 'main_process', 'device_sizes', 'attack_batch', 'use_attack_batch', 'package_dir',
-           'code_version']
+           'PAPER_ATTACKS', 'POSITIVE_INT', 'POSITIVE', 'CHOICES', 'NON_NEGATIVE', 'OPTIONAL', 'ACCELERATORS',
+           'DEVICE_SIZES', 'STAGE_CODE', 'InputError', 'check_choice', 'canonical', 'Frozen', 'freeze', 'config_hash',
+           'check_bits', 'model_bits', 'model_seed', 'with_baseline', 'profile', 'attack_params', 'resolve_device',
+           'use_device', 'current_device', 'main_process', 'device_sizes', 'attack_batch', 'use_attack_batch',
+           'package_dir', 'code_version']
 
 # %% ../nbs/00_config.ipynb #74f3d958
 import hashlib, json, os, importlib.util
@@ -174,8 +174,11 @@ PRESETS = freeze({
 PAPER_ATTACKS = ('fgsm', 'bim', 'cwl2', 'spsa', 'zoo')  # the paper's five; the study's paper sections run these
 POSITIVE_INT = ('steps', 'binary_search_steps', 'samples', 'coords', 'queries', 'iters')
 POSITIVE = ('step_size', 'lr', 'delta', 'h', 'p_init', 'rho')
-CHOICES = dict(version=('standard', 'apgd'))
+CHOICES = dict(version=('standard', 'apgd'), keep=('first', 'last'))
 NON_NEGATIVE = ('eps', 'initial_const', 'confidence')
+# settable but not in the preset, so that a preset's parameters (and the hashes naming their results) stay as they
+# were: which iterate the margin / tempered PGDs keep ('first' that fools, their default; 'last', as BIM)
+OPTIONAL = {a: ('keep',) for a in ('pgd_margin', 'pgd_njs', 'pgd_hns')}
 
 def attack_params(name,            # a key of PRESETS
                   preset='paper',  # 'paper' or 'authors_code'
@@ -183,8 +186,9 @@ def attack_params(name,            # a key of PRESETS
     "The full, checked parameters of attack `name` under `preset` with `overrides`."
     presets = PRESETS[check_choice('attack', name, PRESETS)]
     p = dict(presets[check_choice('preset', preset, presets)])
-    bad = set(overrides) - set(p)
-    if bad: raise InputError(f"unknown parameter(s) {sorted(bad)} for {name}; allowed: {', '.join(sorted(p))}")
+    allowed = set(p) | set(OPTIONAL.get(name, ()))
+    bad = set(overrides) - allowed
+    if bad: raise InputError(f"unknown parameter(s) {sorted(bad)} for {name}; allowed: {', '.join(sorted(allowed))}")
     p.update(overrides)
     for k, v in p.items():
         if k in POSITIVE_INT and not (isinstance(v, int) and v >= 1): raise InputError(f"{name}: {k}={v!r} must be an integer ≥ 1")
