@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors', 'sha256', 'runs_root', 'artifact_dir',
-           'find_artifact', 'begin_stage', 'stage_cost', 'saved_count', 'save_artifact', 'load_artifact',
-           'list_artifacts', 'NotInStore', 'stored_result', 'StoreLocked', 'run_lock']
+           'find_artifact', 'begin_stage', 'stage_cost', 'save_artifact', 'load_artifact', 'list_artifacts',
+           'NotInStore', 'stored_result', 'StoreLocked', 'run_lock']
 
 # %% ../nbs/00a_store.ipynb #35f2be8b
 import hashlib, json, os, sys, tempfile, fcntl, time, contextlib
@@ -117,15 +117,8 @@ def stage_cost(name):
     return dict(computed=len(part(True)), computed_seconds=sum(s for s in part(True)), loaded=len(part(False)),
                 loaded_seconds=sum(s or 0 for s in part(False)), unknown=sum(s is None for s in part(False)))
 
-_saved = 0  # artifacts this process has saved
-
-def saved_count():
-    "How many artifacts this process has saved so far: a stage during which it saved none only loaded."
-    return _saved
-
 def save_artifact(root, kind, cfg, record: dict, tensors: dict = None, label=''):
     "Store `tensors` (as tensors.pt) then `record` (with the config and their checksum) as a finished artifact."
-    global _saved
     d = artifact_dir(root, kind, cfg, label)
     extra = {}
     if tensors is not None: extra['tensors_sha256'] = sha256(save_tensors(tensors, d / 'tensors.pt'))
@@ -133,7 +126,6 @@ def save_artifact(root, kind, cfg, record: dict, tensors: dict = None, label='')
            'compute_seconds': round(time.time() - _ledger['clock'], 2)}
     save_json(rec, d / 'record.json')
     _touch(kind, rec, True); _ledger['clock'] = time.time()
-    _saved += 1
     return d
 
 def load_artifact(root, kind, cfg, label='', device='cpu'):

@@ -302,27 +302,27 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         times[stage] = round(seconds, 1)
         if not quiet: print(f"  {stage}: {times[stage]:.1f} s", flush=True)
     loaded = []
-    def done(stage, t0, saved0):
+    def done(stage, t0):
         "Record a stage's time if it computed (saved) anything; one that only loaded keeps the time of the run that did."
-        if store.saved_count() > saved0:
+        c = store.stage_cost(stage)
+        if c['computed']:
             # a stage a cut-off run had begun: this run's time plus what the artifacts it found took to make
-            c = store.stage_cost(stage)
             if c['unknown']: at_least.add(stage)
             return took(stage, time.time() - t0 + c['loaded_seconds'])
         loaded.append(stage)
         if not quiet: print(f"  {stage}: loaded from the store ({time.time() - t0:.1f} s)", flush=True)
     with lock, reports_lock:
-        start = t0 = time.time(); n0 = store.saved_count(); store.begin_stage('train')
+        start = t0 = time.time(); store.begin_stage('train')
         if not all(SECTIONS[s].get('own_models') for s in sections):  # the regime section alone trains only its own
             # the same-precision baseline is trained with the others when a stage compares it
             train_stage(with_baseline(models) if {'transfer', 'gradients'} & set(stages) else models, dataset, profile, seed,
                         run_dir, quiet, trainer_kwargs, **overrides)
-            done('train', t0, n0)
+            done('train', t0)
         out_dir = Path(reports_dir) / profile / dataset
         for st in stages:
             if not rank0 and st not in DISTRIBUTED_STAGES: break
-            t0, n0 = time.time(), store.saved_count(); store.begin_stage(st)
-            run[st](); done(st, t0, n0)
+            t0 = time.time(); store.begin_stage(st)
+            run[st](); done(st, t0)
             if rank0: record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)  # a long study shows its progress
         if not rank0: return {}  # the other ranks' share ends with the attack stages
         record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)  # the reports print the stage times
