@@ -8,8 +8,8 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage',
            'diagnostics_stage', 'nav_links', 'report_page', 'run_report', 'timed_report', 'record_stages',
            'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs',
-           'main', 'model_records', 'deviations', 'attack_deviations', 'blank_missing', 'yerr', 'save_figure',
-           'save_headline', 'class_names', 'pick_example', 'gallery']
+           'main', 'model_records', 'ran_precision', 'deviations', 'attack_deviations', 'blank_missing', 'yerr',
+           'save_figure', 'save_headline', 'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -461,6 +461,11 @@ def model_records(models, dataset, profile, seed, run_dir, overrides=None):
     from qstudy.training import model_record
     return {m: model_record(m, dataset, profile, seed, run_dir, **(overrides or {})) for m in models}
 
+def ran_precision(asked, records):
+    "' (ran P)' when the models trained at a precision other than `asked` ('auto' resolves per machine), else ''."
+    ran = sorted({r['config']['precision'] for r in records.values()})
+    return f" (ran {', '.join(ran)} on this machine)" if ran != [asked] else ''
+
 def deviations(profile, dataset, records, overrides=None, out_dir=None):
     "Markdown lines stating how this run differs from the paper: profile numbers, data, sample sizes."
     from qstudy.training import train_settings
@@ -468,7 +473,7 @@ def deviations(profile, dataset, records, overrides=None, out_dir=None):
     rec = next(iter(records.values()))
     lines = [f"- profile **{profile}**: width {tr['width']} of the paper's network, {tr['epochs']} epochs, "
              f"batch {tr['batch_size']}, Adam lr {tr['lr']} × {tr['lr_decay']} every {tr['lr_step']} epochs, "
-             f"precision {tr['precision']}"]
+             f"precision {tr['precision']}" + ran_precision(tr['precision'], records)]
     if dataset == 'digits': lines.append("- data: scikit-learn digits (8×8 upscaled), **not a dataset of the paper**: no paper values to compare")
     elif not rec['official_data']: lines.append(f"- data: {rec['data_note']}")
     lines.append(f"- test set n = {rec['n_test']} points; versions {rec['versions']}; commit {rec['git_commit']}")
