@@ -5,15 +5,19 @@
 
 The plain loop is what a hand-written PyTorch script does: random batches of CIFAR-10 held in memory, Adam,
 BinaryConnect's clipping after each step, one pass over --images images; timed in fp32, in fp32 with
-channels_last, and with bf16 autocast + channels_last. `train_model` trains the same model for one epoch on the
+channels_last, with bf16 autocast in the default layout and with bf16 autocast + channels_last. `train_model` trains the same model for one epoch on the
 same number of images through Lightning, at the cpu profile's layout and precision (channels_last for float and
 weight-only models, the default layout where activations are quantized: `training.train_layout`; bf16 only where
 the CPU has bf16 units). Its steps are timed as the plain loop's are: from the fourth batch to the last
 whole one (a callback), so the ratio plain / train_model at the same layout and precision is Lightning's and the
 data module's per-step overhead, which the issue bounds at 1.1x. The fit's whole wall time (data set-up, sanity
 check, validation, first-call kernel compilation) is printed beside it.
+
+One pass of either varies by up to ~15 % between identical runs on this machine (2 shared cores), more than the
+overhead being measured: each model is therefore measured --repeats times, plain loop and train_model interleaved
+so that a slow spell hits both, and the table gives medians with the ratio's median and range over the pairs.
 """
-import argparse, contextlib, logging, tempfile, time
+import argparse, contextlib, logging, statistics, tempfile, time
 import torch
 import torch.nn.functional as F
 import lightning as L
@@ -61,29 +65,39 @@ def main():
     ap.add_argument('--images', type=int, default=10_000)
     ap.add_argument('--width', type=float, default=0.125)
     ap.add_argument('--batch', type=int, default=128)
+    ap.add_argument('--repeats', type=int, default=3, help='interleaved measurements per model (medians reported)')
     a = ap.parse_args()
     x, y = load('cifar10', 'train')
     g = torch.Generator().manual_seed(0)
     sel = torch.randperm(len(y), generator=g)[:a.images]
     x, y = x[sel].contiguous(), y[sel]
-    print(f"CIFAR-10, {a.images} images, width {a.width}, batch {a.batch}, {torch.get_num_threads()} threads; images/s")
+    print(f"CIFAR-10, {a.images} images, width {a.width}, batch {a.batch}, {torch.get_num_threads()} threads, "
+          f"{a.repeats} interleaved repeats; images/s, medians")
     tr = train_settings('cpu', 'cifar10')
     prec = resolve_precision(tr['precision'], 'cpu')
     print(f"train_model at the cpu profile's settings: channels_last {tr['channels_last']}, precision {prec}")
-    print(f"{'model':6s} {'plain fp32':>11s} {'plain CL':>9s} {'plain bf16+CL':>14s} {'train_model':>12s} {'plain (same)/train_model':>25s} {'whole fit':>10s}")
+    print(f"{'model':6s} {'plain fp32':>11s} {'plain CL':>9s} {'plain bf16':>11s} {'plain bf16+CL':>14s} {'train_model':>12s} "
+          f"{'plain (same)/train_model':>25s} {'range':>12s} {'whole fit':>10s}")
+    med = statistics.median
     for m in a.models:
-        fp32 = plain_loop(m, x, y, a.width, a.batch)
-        cl = plain_loop(m, x, y, a.width, a.batch, channels_last=True)
-        bf = plain_loop(m, x, y, a.width, a.batch, channels_last=True, bf16=True)
         cl_used = train_layout(m, tr['channels_last']) == torch.channels_last
-        same = {(False, False): fp32, (True, False): cl, (True, True): bf}[(cl_used, prec.startswith('bf16'))]
-        # one epoch on the same number of training images (the profile's 10 % validation split taken from them)
-        n_train = round(a.images / 0.9)
-        clock = StepClock(a.batch)
-        _, rec = train_model(m, 'cifar10', 'cpu', run_dir=tempfile.mkdtemp(), progress=False, epochs=1,
-                             train_size=n_train, width=a.width, batch_size=a.batch, trainer_kwargs=dict(callbacks=[clock]))
-        tm, whole = clock.rate(), a.images / rec['train_seconds']
-        print(f"{m:6s} {fp32:11.0f} {cl:9.0f} {bf:14.0f} {tm:12.0f} {same / tm:24.2f}x {whole:10.0f}", flush=True)
+        key = {(False, False): 'fp32', (True, False): 'cl', (False, True): 'bf', (True, True): 'bfcl'}[(cl_used, prec.startswith('bf16'))]
+        runs = []
+        for r in range(a.repeats):
+            rates = dict(fp32=plain_loop(m, x, y, a.width, a.batch),
+                         cl=plain_loop(m, x, y, a.width, a.batch, channels_last=True),
+                         bf=plain_loop(m, x, y, a.width, a.batch, bf16=True),
+                         bfcl=plain_loop(m, x, y, a.width, a.batch, channels_last=True, bf16=True))
+            # one epoch on the same number of training images (the profile's 10 % validation split taken from them)
+            clock = StepClock(a.batch)
+            _, rec = train_model(m, 'cifar10', 'cpu', run_dir=tempfile.mkdtemp(), progress=False, epochs=1,
+                                 train_size=round(a.images / 0.9), width=a.width, batch_size=a.batch,
+                                 trainer_kwargs=dict(callbacks=[clock]))
+            runs.append(dict(rates, tm=clock.rate(), whole=a.images / rec['train_seconds']))
+        ratios = [r[key] / r['tm'] for r in runs]
+        col = lambda k: med(r[k] for r in runs)
+        print(f"{m:6s} {col('fp32'):11.0f} {col('cl'):9.0f} {col('bf'):11.0f} {col('bfcl'):14.0f} {col('tm'):12.0f} {med(ratios):24.2f}x "
+              f"{min(ratios):5.2f}-{max(ratios):.2f}x {col('whole'):10.0f}", flush=True)
 
 if __name__ == '__main__':
     main()
