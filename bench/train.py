@@ -28,8 +28,26 @@ from qstudy.data import load
 
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
 
-def plain_loop(name, x, y, width, batch, channels_last=False, bf16=False, seed=0):
-    "Images per second of one hand-written training pass over (x, y)."
+WARM = 3  # first steps allocate and (bf16) JIT their kernels: not throughput, in either loop
+
+def timed_steps(n, batch):
+    "Start indices of the steps timed in a pass over n images: after the warm-up, whole batches only."
+    return range(WARM * batch, n - batch + 1, batch)   # an odd last batch makes oneDNN compile again
+
+def cifar_subset(images, seed=0):
+    "`images` random CIFAR-10 training images and labels, held in memory."
+    x, y = load('cifar10', 'train')
+    sel = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:images]
+    return x[sel].contiguous(), y[sel]
+
+def lightning_epoch(name, images, width, batch, callbacks):
+    "train_model's record of one epoch on `images` training images (the profile's 10 % validation split taken from more)."
+    return train_model(name, 'cifar10', 'cpu', run_dir=tempfile.mkdtemp(), progress=False, epochs=1,
+                       train_size=round(images / 0.9), width=width, batch_size=batch,
+                       trainer_kwargs=dict(callbacks=callbacks))[1]
+
+def plain_loop(name, x, y, width, batch, channels_last=False, bf16=False, seed=0, around=contextlib.nullcontext):
+    "Images per second of one hand-written training pass over (x, y); the timed steps run inside `around()`."
     torch.manual_seed(seed)
     model = build_model(name, 'cifar10', width).train()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -42,18 +60,19 @@ def plain_loop(name, x, y, width, batch, channels_last=False, bf16=False, seed=0
         xb = x[idx].contiguous(memory_format=fmt)
         with cast(): loss = F.cross_entropy(model(xb), y[idx])
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); clip_binary_weights(model)
-    warm = 3 * batch   # first calls allocate and (bf16) JIT their kernels: not throughput
-    for i in range(0, warm, batch): step(i)
-    full = range(warm, len(x) - batch + 1, batch)   # whole batches only: an odd last batch makes oneDNN compile again
-    t0 = time.perf_counter()
-    for i in full: step(i)
-    return len(full) * batch / (time.perf_counter() - t0)
+    for i in range(0, WARM * batch, batch): step(i)
+    full = timed_steps(len(x), batch)
+    with around():
+        t0 = time.perf_counter()
+        for i in full: step(i)
+        t = time.perf_counter() - t0
+    return len(full) * batch / t
 
 class StepClock(L.Callback):
-    "Times training steps as plain_loop does: the fourth batch's start to the last whole batch's end."
+    "Times training steps as plain_loop does: from the first batch after the warm-up to the last whole batch's end."
     def __init__(self, batch): self.batch, self.t0, self.t1, self.images = batch, None, None, 0
     def on_train_batch_start(self, trainer, lit, batch, i):
-        if i == 3 and self.t0 is None: self.t0 = time.perf_counter()
+        if i == WARM and self.t0 is None: self.t0 = time.perf_counter()
     def on_train_batch_end(self, trainer, lit, out, batch, i):
         if self.t0 is not None and len(batch[1]) == self.batch:
             self.t1, self.images = time.perf_counter(), self.images + self.batch
@@ -67,10 +86,7 @@ def main():
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--repeats', type=int, default=3, help='interleaved measurements per model (medians reported)')
     a = ap.parse_args()
-    x, y = load('cifar10', 'train')
-    g = torch.Generator().manual_seed(0)
-    sel = torch.randperm(len(y), generator=g)[:a.images]
-    x, y = x[sel].contiguous(), y[sel]
+    x, y = cifar_subset(a.images)
     print(f"CIFAR-10, {a.images} images, width {a.width}, batch {a.batch}, {torch.get_num_threads()} threads, "
           f"{a.repeats} interleaved repeats; images/s, medians")
     tr = train_settings('cpu', 'cifar10')
@@ -88,11 +104,8 @@ def main():
                          cl=plain_loop(m, x, y, a.width, a.batch, channels_last=True),
                          bf=plain_loop(m, x, y, a.width, a.batch, bf16=True),
                          bfcl=plain_loop(m, x, y, a.width, a.batch, channels_last=True, bf16=True))
-            # one epoch on the same number of training images (the profile's 10 % validation split taken from them)
             clock = StepClock(a.batch)
-            _, rec = train_model(m, 'cifar10', 'cpu', run_dir=tempfile.mkdtemp(), progress=False, epochs=1,
-                                 train_size=round(a.images / 0.9), width=a.width, batch_size=a.batch,
-                                 trainer_kwargs=dict(callbacks=[clock]))
+            rec = lightning_epoch(m, a.images, a.width, a.batch, [clock])
             runs.append(dict(rates, tm=clock.rate(), whole=a.images / rec['train_seconds']))
         ratios = [r[key] / r['tm'] for r in runs]
         col = lambda k: med(r[k] for r in runs)

@@ -2,21 +2,20 @@
 
     QSTUDY_DATA=../shared/data .venv/bin/python bench/train_profile.py --model w1a1
 
-Profiles ~20 steps of `bench/train.py`'s plain loop (in `train_model`'s layout and precision) and ~20 steps of
-`train_model` (from its fourth batch), and prints the ops whose self time per step differs most, with their call
+Profiles the timed steps of `bench/train.py`'s plain loop (in `train_model`'s layout and precision) and as many
+steps of `train_model` from the same batch on (after the same warm-up), and prints the ops whose self time per step differs most, with their call
 counts. Measured on w1a1 (bf16, AVX512-BF16): `aten::fill_` 540 calls/step against 38 — determinism's
 `fill_uninitialized_memory` — and Lightning's per-step Python counted in `Optimizer.step` (the step runs inside
 its closure).
 """
-import argparse, sys, tempfile
+import argparse, sys
 from pathlib import Path
 import torch
 import lightning as L
 from torch.profiler import profile, ProfilerActivity
 sys.path.insert(0, str(Path(__file__).parent))
-from train import plain_loop
-from qstudy.data import load
-from qstudy.training import train_model, train_settings, resolve_precision, train_layout
+from train import WARM, plain_loop, timed_steps, cifar_subset, lightning_epoch
+from qstudy.training import train_settings, resolve_precision, train_layout
 
 class Profiled(L.Callback):
     "Profiles the training batches first..last (inclusive)."
@@ -37,19 +36,16 @@ def main():
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--top', type=int, default=15)
     a = ap.parse_args()
-    x, y = load('cifar10', 'train')
-    sel = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:a.images]
-    x, y = x[sel].contiguous(), y[sel]
+    x, y = cifar_subset(a.images)
     tr = train_settings('cpu', 'cifar10')
     bf16 = resolve_precision(tr['precision'], 'cpu').startswith('bf16')
     cl = train_layout(a.model, tr['channels_last']) == torch.channels_last
-    with profile(activities=[ProfilerActivity.CPU]) as p:
-        plain_loop(a.model, x, y, 0.125, a.batch, channels_last=cl, bf16=bf16)
-    plain = per_step(p, a.images // a.batch)   # its three warm-up steps included, as whole batches
-    steps = a.images // a.batch - 4            # whole batches after the fourth, the last one left out
-    cb = Profiled(3, 3 + steps - 1)
-    train_model(a.model, 'cifar10', 'cpu', run_dir=tempfile.mkdtemp(), progress=False, epochs=1,
-                train_size=round(a.images / 0.9), width=0.125, batch_size=a.batch, trainer_kwargs=dict(callbacks=[cb]))
+    p = profile(activities=[ProfilerActivity.CPU])
+    plain_loop(a.model, x, y, 0.125, a.batch, channels_last=cl, bf16=bf16, around=lambda: p)
+    steps = len(timed_steps(len(x), a.batch))
+    plain = per_step(p, steps)
+    cb = Profiled(WARM, WARM + steps - 1)   # the same whole batches of the epoch (its last, partial one left out)
+    lightning_epoch(a.model, a.images, 0.125, a.batch, [cb])
     lit = per_step(cb.p, steps)
     print(f"{a.model}, channels_last {cl}, bf16 {bf16}; self time per step, ms: plain {sum(v[0] for v in plain.values()):.1f}, "
           f"train_model {sum(v[0] for v in lit.values()):.1f}")

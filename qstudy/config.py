@@ -107,8 +107,9 @@ PROFILES = freeze({
     # autocast only on a CPU with bf16 units (AVX512-BF16 or AMX). Without them oneDNN converts bf16 through fp32:
     # bf16 autocast + channels_last ran 0.48-0.50x fp32 channels_last on the AVX2 machine (the '10x slower' once
     # noted here was not reproduced); on the AVX512-BF16 machine that made reports/cpu it ran 1.37x (float) and
-    # bf16 in the default layout 1.25-1.32x fp32 (w1a1, w2a2) (bench/train.py), and both studies took 44 and 31 min. 3 epochs of 45,000 CIFAR-10 images x 9 models took 34 min at
-    # ~550 images/s before; at the ~1,200 images/s of train_model now, the same time buys 5 epochs (float reached 0.76
+    # bf16 in the default layout 1.25-1.32x fp32 (w1a1, w2a2) (bench/train.py), and the two studies took 44 and
+    # 31 min. On the AVX2 machine, 3 epochs of 45,000 CIFAR-10 images x 9 models took 34 min at ~550 images/s
+    # before; at the ~1,200 images/s of train_model then, the same time bought 5 epochs (float reached 0.76
     # and w1a1 0.55 after 3; the lr falls 0.4x every 2 epochs so the last one fine-tunes). The offline SVHN subset has 7,200 training images, so it gets more
     # epochs for the same number of steps per model to matter. Attack seconds per image at this width
     # (bench/attacks.py; stage records): CW-L2 ~0.1-0.6 per κ, SPSA 1.5 at 50 x 32, ZOO 10-25: fewer points,
