@@ -6,10 +6,10 @@
 __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES', 'STRONG_ATTACKS', 'REPORT_WORKERS', 'PAGE_CSS',
            'PATH_VARS', 'StudyError', 'check_inputs', 'check_writable', 'bar', 'train_stage', 'attack_stage',
            'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage',
-           'diagnostics_stage', 'nav_links', 'report_page', 'run_report', 'timed_report', 'record_stages',
-           'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs',
-           'main', 'model_records', 'ran_precision', 'deviations', 'attack_deviations', 'blank_missing', 'yerr',
-           'save_figure', 'save_headline', 'class_names', 'pick_example', 'gallery']
+           'diagnostics_stage', 'nav_links', 'report_page', 'run_report', 'report_parameters', 'timed_report',
+           'record_stages', 'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser',
+           'trainer_kwargs', 'main', 'model_records', 'ran_precision', 'deviations', 'attack_deviations',
+           'blank_missing', 'yerr', 'save_figure', 'save_headline', 'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -205,6 +205,11 @@ def run_report(section, params, out_dir, quiet=False):
     h = out_dir / f'{section}.json'
     return store.load_json(h)['headline'] if h.exists() else ''
 
+def report_parameters(section):
+    "The names a section's report notebook declares in its parameters cell."
+    import papermill as pm
+    return set(pm.inspect_notebook(str(NBS / SECTIONS[section]['notebook'])))
+
 def timed_report(section, params, out_dir, quiet=False):
     "(headline, seconds) of `run_report`: what a report worker process returns."
     t0 = time.time()
@@ -329,7 +334,8 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         params = dict(profile=profile, dataset=dataset, run_dir=str(Path(run_dir).resolve()), seed=seed,
                       models=models, overrides=overrides)
         attack_params_ = dict(attacks=list(PAPER_ATTACKS), n_points=None, attack_overrides={})
-        report_params = lambda s: dict(params, **(attack_params_ if 'attacks' in SECTIONS[s]['needs'] else {}), **SECTIONS[s].get('params', {}))
+        # the attack settings go to the reports that declare them (a report may read the attacks' stage by other names)
+        report_params = lambda s: dict(params, **(attack_params_ if 'attacks' in report_parameters(s) else {}), **SECTIONS[s].get('params', {}))
         # a report kernel mostly starts up (imports) and reads the store, on one core: two at a time use both. In
         # processes, not threads: papermill changes the working directory while it runs a notebook
         import multiprocessing
