@@ -106,13 +106,15 @@ PROFILES = freeze({
     # bench/layout.py); precision 'auto' takes bf16
     # autocast only on a CPU with bf16 units (AVX512-BF16 or AMX). Without them oneDNN converts bf16 through fp32:
     # bf16 autocast + channels_last ran 0.48-0.50x fp32 channels_last on the AVX2 machine (the '10x slower' once
-    # noted here was not reproduced); on the AVX512-BF16 machine that made reports/cpu it ran 1.37x (float) and
-    # bf16 in the default layout 1.25-1.32x fp32 (w1a1, w2a2) (bench/train.py), and the two studies took 44 and
-    # 31 min at 5 epochs (CIFAR-10 float 0.77, w1a1 0.55), well inside 90. Without determinism's NaN fill and with
-    # one log an epoch, train_model runs within 1.02-1.08x of a plain loop (bench/train.py, Sapphire Rapids AMX:
-    # float ~5,600 images/s, activation-quantized ~2,100): the saved time buys 10 epochs (the lr falls 0.4x every
-    # 4, so the last two fine-tune), ~25 min of training here; on the AVX2 machine (fp32, ~1,200 images/s) that is
-    # ~55 min and the study ~85. The offline SVHN subset has 7,200 training images: 20 epochs are as many steps as
+    # noted here was not reproduced); on an AMD EPYC with AVX512-BF16 it ran 1.37x (float) and bf16 in the default
+    # layout 1.25-1.32x fp32 (w1a1, w2a2), on the Sapphire Rapids (AMX) that made reports/cpu 1.89x and 1.26-1.29x
+    # (bench/train.py); at 5 epochs the AMD machine's two studies took 44 and 31 min (CIFAR-10 float 0.77, w1a1
+    # 0.55), well inside 90. Without determinism's NaN fill and with one log an epoch, train_model runs within
+    # 1.02-1.08x of a plain loop (Sapphire Rapids: float ~5,600 images/s, activation-quantized ~2,100): the time
+    # buys 10 epochs (the lr falls 0.4x every 4, so the last two fine-tune); there the studies took 50 and 28 min
+    # (train 27.5 and 7.8; CIFAR-10 float 0.77, w1a1 0.59: at width 1/8 without augmentation float gains nothing
+    # from 5 to 10 epochs, the quantized models 0.03-0.07). On the AVX2 machine (fp32, ~1,200 images/s) the
+    # training would take ~55 min and the study ~85. The offline SVHN subset has 7,200 training images: 20 epochs are as many steps as
     # 3.5 CIFAR-10 epochs. Attack seconds per image at this width
     # (bench/attacks.py; stage records): CW-L2 ~0.1-0.6 per κ, SPSA 1.5 at 50 x 32, ZOO 10-25: fewer points,
     # fewer SPSA samples and search steps; the κ sweep takes three of the paper's five κ.

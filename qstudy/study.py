@@ -226,13 +226,17 @@ def record_stages(out_dir, profile, dataset, seconds, headlines, run=None, wall=
                          headlines={**prev.get('headlines', {}), **headlines}, run=run or prev.get('run'),
                          wall_seconds=wall if wall is not None else prev.get('wall_seconds')), f)
 
-def stage_times(out_dir):
+def stage_times(out_dir,
+                stages=None):  # only these stages and their reports (a section's own), default every one
     "Markdown line with the recorded wall time of each stage, or '' when none is recorded."
     f = Path(out_dir or '.') / 'stages.json'
     if not out_dir or not f.exists(): return ''
     st = store.load_json(f)
-    sec = {k: v for k, v in st['seconds'].items() if not k.startswith('total')}
-    wall = st.get('wall_seconds')  # the reports run two at a time: their times overlap
+    keep = lambda k: stages is None or k in stages or k.removeprefix('report ') in stages
+    sec = {k: v for k, v in st['seconds'].items() if not k.startswith('total') and keep(k)}
+    if not sec: return ''
+    # the reports run two at a time: their times overlap; a section's own stages are summed, not the whole run's wall
+    wall = st.get('wall_seconds') if stages is None else None
     low = set(st.get('at_least', []))
     return '- wall time per stage (s, this machine): ' + ', '.join(f"{k} {'≥ ' if k in low else ''}{v:.0f}" for k, v in sec.items()) + \
            (f' (the last whole run: {wall / 60:.1f} min of wall time)' if wall else f' (so far {sum(sec.values()) / 60:.1f} min)')
