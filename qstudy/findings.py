@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
-           'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'CLAIMS', 'OWN_MODEL_STAGES', 'section_numbers', 'load_sections',
-           'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only', 'binary_resists',
-           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
+           'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'CLAIMS', 'section_numbers', 'load_sections', 'kn', 'pooled',
+           'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only', 'binary_resists', 'zoo_fails',
+           'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
            'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_explains', 'spsa_w1a1_vs_float',
            'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'fully_masked', 'seed_cells', 'transfer_vs_seed',
            'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'findings_table',
@@ -639,9 +639,6 @@ def findings_table(sections):  # {dataset: load_sections(...)}
         lines.append(f"| {claim} | {vd} | {ev} |")
     return '\n'.join(lines)
 
-# the stages of the opt-in sections that train their own models (study.SECTIONS' own_models): timed apart
-OWN_MODEL_STAGES = ('regime',)
-
 def write_findings(reports_dir, profile, sections=None):
     "reports/<profile>/findings.md from every dataset's stored results (or `sections` given); the path, or None if no dataset."
     root = Path(reports_dir) / profile
@@ -668,8 +665,8 @@ def write_findings(reports_dir, profile, sections=None):
         acc = sec.get('accuracy', {}).get('headline', '')
         wall = sec.get('stages', {}).get('wall_seconds')   # a from-scratch study's; the reports overlap, so not their sum
         when = f"study wall time {wall / 60:.1f} min" if wall else f"stage times sum to {sum(st.values()) / 60:.1f} min (no from-scratch wall time recorded)"
-        # an opt-in section that trains its own models is a run of its own: its time is not part of the study's
-        own = {k: v for k, v in st.items() if k.removeprefix('report ') in OWN_MODEL_STAGES}
+        # a section that trains its own models is a run of its own: stages.json names its stages apart
+        own = {k: v for k, v in st.items() if k in sec.get('stages', {}).get('apart', [])}
         apart = f"; apart from it, {', '.join(f'{k} {v / 60:.1f}' for k, v in own.items())} min" if own else ''
         head.append(f"- **{ds}**: {when} ("
                     + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items() if k not in own) + f" min{apart}); clean accuracy: {acc}")

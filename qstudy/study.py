@@ -222,21 +222,24 @@ def record_stages(out_dir, profile, dataset, seconds, headlines, run=None, wall=
     f = Path(out_dir) / 'stages.json'
     prev = store.load_json(f) if f.exists() else {}
     low = sorted({s for s in prev.get('at_least', []) if s not in seconds} | set(at_least))
-    store.save_json(dict(profile=profile, dataset=dataset, seconds={**prev.get('seconds', {}), **seconds}, at_least=low,
+    merged = {**prev.get('seconds', {}), **seconds}
+    # a section that trains its own models (the opt-in regime) is a run of its own: its stage and report are timed
+    # apart from the study's, on every page that prints the times
+    apart = sorted(k for k in merged if SECTIONS.get(k.removeprefix('report '), {}).get('own_models'))
+    store.save_json(dict(profile=profile, dataset=dataset, seconds=merged, at_least=low, apart=apart,
                          headlines={**prev.get('headlines', {}), **headlines}, run=run or prev.get('run'),
                          wall_seconds=wall if wall is not None else prev.get('wall_seconds')), f)
 
 def stage_times(out_dir,
-                stages=None):  # only these stages and their reports (a section's own), default every one
+                apart=False):  # the stages timed apart (a section with its own models), not the study's
     "Markdown line with the recorded wall time of each stage, or '' when none is recorded."
     f = Path(out_dir or '.') / 'stages.json'
     if not out_dir or not f.exists(): return ''
     st = store.load_json(f)
-    keep = lambda k: stages is None or k in stages or k.removeprefix('report ') in stages
-    sec = {k: v for k, v in st['seconds'].items() if not k.startswith('total') and keep(k)}
+    sec = {k: v for k, v in st['seconds'].items() if not k.startswith('total') and (k in st.get('apart', [])) == apart}
     if not sec: return ''
-    # the reports run two at a time: their times overlap; a section's own stages are summed, not the whole run's wall
-    wall = st.get('wall_seconds') if stages is None else None
+    # the reports run two at a time: their times overlap; the stages apart are summed, not the study's wall time
+    wall = None if apart else st.get('wall_seconds')
     low = set(st.get('at_least', []))
     return '- wall time per stage (s, this machine): ' + ', '.join(f"{k} {'≥ ' if k in low else ''}{v:.0f}" for k, v in sec.items()) + \
            (f' (the last whole run: {wall / 60:.1f} min of wall time)' if wall else f' (so far {sum(sec.values()) / 60:.1f} min)')
@@ -254,7 +257,8 @@ def write_index(reports_dir, profile):
             rows.append(f"<tr><td>{html.escape(d.name)}</td><td><a href='{d.name}/{s}.html'>{html.escape(meta['title'])}</a>"
                         f" (<a href='{d.name}/{s}.ipynb'>notebook</a>)</td><td>{html.escape(info.get('headline', ''))}</td></tr>")
         if (d / 'stages.json').exists():
-            rows.append(f"<tr><td>{html.escape(d.name)}</td><td>stage wall times</td><td>{html.escape(stage_times(d)[2:])}</td></tr>")
+            for what, line in (('stage wall times', stage_times(d)), ('stage wall times, timed apart', stage_times(d, apart=True))):
+                if line: rows.append(f"<tr><td>{html.escape(d.name)}</td><td>{what}</td><td>{html.escape(line[2:])}</td></tr>")
     head = lambda what: (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>qstudy — {html.escape(profile)} {what}</title>"
                          f"<style>{PAGE_CSS}</style></head><body>")
     findings = root / 'findings.md'

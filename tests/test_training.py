@@ -48,11 +48,18 @@ def test_same_seed_same_weights(tmp_path):
 
 def test_training_reads_no_uninitialized_memory(tmp_path, monkeypatch):
     "Without the NaN fill of new tensors the weights are exactly those trained with it: no kernel reads unwritten memory."
+    import lightning as L
     from qstudy import training
+    class Flags(L.Callback):  # what the fit actually ran under: else two identical runs would prove nothing
+        def on_train_start(self, trainer, lit):
+            self.seen = (torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory)
     # float trains channels_last; the sign and the level quantizers in the default layout, through straight-through
     for name in ('float', 'w1a1', 'w2a2'):
-        fast, _ = train_model(name, 'digits', 'smoke', run_dir=tmp_path / 'fast', progress=False, epochs=1)
-        monkeypatch.setattr(training, 'FILL_UNINITIALIZED', True)
-        filled, _ = train_model(name, 'digits', 'smoke', run_dir=tmp_path / 'filled', progress=False, epochs=1)
-        monkeypatch.setattr(training, 'FILL_UNINITIALIZED', False)
-        for a, b in zip(fast.state_dict().values(), filled.state_dict().values()): assert torch.equal(a, b)
+        weights = {}
+        for fill in (False, True):
+            monkeypatch.setattr(training, 'FILL_UNINITIALIZED', fill)
+            flags = Flags()
+            weights[fill], _ = train_model(name, 'digits', 'smoke', run_dir=tmp_path / f'{name}-{fill}', progress=False,
+                                           epochs=1, trainer_kwargs=dict(callbacks=[flags]))
+            assert flags.seen == (True, fill)
+        for a, b in zip(weights[False].state_dict().values(), weights[True].state_dict().values()): assert torch.equal(a, b)
