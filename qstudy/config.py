@@ -133,11 +133,11 @@ PROFILES = freeze({
                 deployment=dict(square_points=50),
                 # the regime section: three models along width, training length and layer placement at one stated
                 # budget (2 epochs of 9,000 training images; 10x = 20 epochs), every width measured at that budget.
-                # Measured here per model (training + the five attacks): ~65 s at width 1/8, ~110 s at 1/4, ~330 s at
-                # 1/2; width 1 would take ~15-20 min per model (the attacks' 40,000 forward-backward passes), so the
-                # cpu profile stops at 1/2 and the paper profile runs width 1
+                # Measured per model (training + the five attacks): ~65 s at width 1/8, ~110 s at 1/4, ~330 s at 1/2;
+                # at width 1 an attack's forward-backward pass runs 60-120 images/s here (float fastest, w2a2 slowest),
+                # so its three models take ~40 of the section's ~80 min (the attacks' ~43,000 passes per model)
                 regime=dict(models=('float', 'w1a1', 'w2a2'), base=dict(epochs=2, train_size=10000, lr_step=1, lr_decay=0.5),
-                            widths=(0.125, 0.25, 0.5), at_width=0.125, lengths=(1, 3, 10), stats_points=1000,
+                            widths=(0.125, 0.25, 0.5, 1.0), at_width=0.125, lengths=(1, 3, 10), stats_points=1000,
                             points=100, cwl2_points=30)),
     'paper': dict(dataset='cifar10', train=dict(width=1.0, epochs=500, batch_size=50, lr=3e-3, lr_step=10,
                                                lr_decay=0.864, val_size=0.1, train_size=None, precision='32-true', channels_last=True),

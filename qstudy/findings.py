@@ -4,13 +4,13 @@
 
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
-           'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'CLAIMS', 'section_numbers', 'load_sections', 'kn', 'pooled',
-           'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only', 'binary_resists', 'zoo_fails',
-           'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
-           'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_explains', 'spsa_w1a1_vs_float',
-           'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'fully_masked', 'seed_cells', 'transfer_vs_seed',
-           'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'findings_table',
-           'write_findings']
+           'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'CLAIMS', 'section_numbers', 'kept_numbers', 'load_sections',
+           'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only',
+           'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends',
+           'strongest_poor', 'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_explains',
+           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'fully_masked', 'seed_cells',
+           'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
+           'findings_table', 'write_findings']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import math
@@ -79,20 +79,49 @@ def section_numbers(section, profile, dataset, run_dir, seed=0, models=MODEL_NAM
                     masked={m: v for m, v in verdicts.items() if v is not None})
     raise KeyError(section)
 
+def kept_numbers(out_dir, section):
+    "Where a section's numbers are kept beside its report, as findings last read them from the run store."
+    return Path(out_dir) / 'numbers' / f'{section}.json'
+
+def _plain(numbers):
+    "The numbers as JSON gives them back: a live read and a kept one feed the rules the same values."
+    import json
+    def scalar(o):
+        if isinstance(o, np.generic): return o.item()
+        if isinstance(o, np.ndarray): return o.tolist()
+        raise TypeError(f"findings cannot keep a {type(o).__name__}")
+    return json.loads(json.dumps(numbers, default=scalar))
+
 def load_sections(out_dir):
-    "The numbers of every section one dataset's study ran ({section: dict}), from the run store `stages.json` names."
+    "The numbers of every section one dataset's study ran ({section: dict}): from the run store `stages.json` names, else as kept beside the reports."
     st = store.load_json(Path(out_dir) / 'stages.json')
     run = st.get('run')
-    if run is None: raise store.NotInStore(f"{Path(out_dir) / 'stages.json'} names no run store; run qstudy study again")
-    out = dict(stages=st, stale={})
+    out = dict(stages=st, stale={}, live=[], kept=[])
     for s in SECTION_FILES:
         if s not in st.get('headlines', {}): continue   # the study did not run that section
-        try: out[s] = dict(section_numbers(s, st['profile'], st['dataset'], run['run_dir'], run['seed'], run['models'],
-                                           run['overrides']), headline=st['headlines'][s])
-        except store.NotInStore:   # this version computes that section anew: its claims wait for the study
-            if s == 'accuracy': raise   # not even the models: the whole dataset is not judged
-            out['stale'][s] = True
+        try:
+            # a store not on this machine: not even its models' names (their data source) are looked up
+            if run is None or not Path(run['run_dir']).is_dir(): raise store.NotInStore('no run store here')
+            nums = _plain(section_numbers(s, st['profile'], st['dataset'], run['run_dir'], run['seed'], run['models'], run['overrides']))
+            out['live'].append(s)
+        except store.NotInStore:
+            # the store is gone (another machine) or holds this version's computations of it not yet: the numbers the
+            # section's page was drawn from, as findings kept them when it last read them live
+            if not kept_numbers(out_dir, s).exists():
+                out['stale'][s] = True; continue
+            nums = store.load_json(kept_numbers(out_dir, s)); out['kept'].append(s)
+        out[s] = dict(nums, headline=st['headlines'][s])
+    if not out['live'] + out['kept']:   # not one section: the whole dataset is not judged
+        raise store.NotInStore(f"{Path(out_dir) / 'stages.json'}: no section in the run store it names "
+                               f"({(run or {}).get('run_dir', 'none')}) nor kept beside the reports; run qstudy study again")
     return out
+
+def keep_numbers(out_dir, sections):   # load_sections(out_dir)
+    "Keep beside the reports the numbers of every section read live, so that findings can be rewritten without the store."
+    import json
+    for s in sections['live']:   # in their own order (not save_json's sorted keys): the evidence lists models as the study ran them
+        text = json.dumps({k: v for k, v in sections[s].items() if k != 'headline'}, indent=1)
+        store.atomic_write(kept_numbers(out_dir, s), lambda p: Path(p).write_text(text))
 
 # %% ../nbs/09a_findings.ipynb #56e671c2
 def kn(row, key='acc'):
@@ -164,7 +193,7 @@ def _paper(ds, attack, model):
 def _missing(sec, *names):
     gone = [s for s in names if s not in sec]
     old = [s for s in gone if s in sec.get('stale', {})]
-    if old: return '–', 'cannot tell', f"section(s) {', '.join(old)} not in the run store for this version of the code: run the study again"
+    if old: return '–', 'cannot tell', f"section(s) {', '.join(old)} neither in the run store (gone, or not yet computed by this version of the code) nor kept beside the reports: run the study again"
     return ('–', 'cannot tell', f"section(s) {', '.join(gone)} not run") if gone else None
 
 def _like_float(sec, models, attacks, label, kind, skip=()):
@@ -647,12 +676,14 @@ def write_findings(reports_dir, profile, sections=None):
         dirs = sorted(d for d in root.iterdir() if d.is_dir() and (d / 'stages.json').exists()) if root.exists() else []
         if not dirs: return None
         sections = {}
-        for d in dirs:   # a dataset whose reports an earlier version made (no run store named, or gone) is listed, not judged
+        for d in dirs:   # a dataset none of whose numbers can be read (store gone, none kept) is listed, not judged
             try: sections[d.name] = load_sections(d)
-            except store.NotInStore as e: stale[d.name] = str(e)
+            except store.NotInStore as e: stale[d.name] = str(e); continue
+            keep_numbers(d, sections[d.name])
         if not sections: return None
     head = [f"# Findings — {profile} profile", '',
-            "Generated by `qstudy study` (or `qstudy findings`) from the results in the run store that `<dataset>/stages.json` names; the verdict rules "
+            "Generated by `qstudy study` (or `qstudy findings`) from the results in the run store that `<dataset>/stages.json` names, or, where "
+            "that store is not on the machine, from the numbers findings last read from it, kept in `<dataset>/numbers/`; the verdict rules "
             f"are in `nbs/09a_findings.ipynb`: two accuracies differ only with disjoint 95 % Wilson intervals and a gap above "
             f"{MARGIN} (\"unchanged\") or {FAR} (\"far\"); rates pooled over transfer cells take 95 % intervals bootstrapped over test points "
             f"({BOOT} draws; cells that share a point resampled together; never narrower than Wilson's on the pooled counts); attacks on fewer than {MIN_N} points do not decide \"unchanged\"; "
@@ -668,7 +699,9 @@ def write_findings(reports_dir, profile, sections=None):
         # a section that trains its own models is a run of its own: stages.json names its stages apart
         own = {k: v for k, v in st.items() if k in sec.get('stages', {}).get('apart', [])}
         apart = f"; apart from it, {', '.join(f'{k} {v / 60:.1f}' for k, v in own.items())} min" if own else ''
+        kept = sec.get('kept', [])
+        kept = f"; judged from the kept numbers (run store not here): {', '.join(kept)}" if kept else ''
         head.append(f"- **{ds}**: {when} ("
-                    + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items() if k not in own) + f" min{apart}); clean accuracy: {acc}")
+                    + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items() if k not in own) + f" min{apart}); clean accuracy: {acc}{kept}")
     page = '\n'.join(head + ['', findings_table(sections), ''])
     return store.atomic_write(root / 'findings.md', lambda p: Path(p).write_text(page))

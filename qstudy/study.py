@@ -216,7 +216,8 @@ def timed_report(section, params, out_dir, quiet=False):
     return run_report(section, params, out_dir, quiet), time.time() - t0
 
 # %% ../nbs/10_study.ipynb #4e0c687f
-def record_stages(out_dir, profile, dataset, seconds, headlines, run=None, wall=None,
+def record_stages(out_dir, profile, dataset, seconds, headlines, run=None,
+                  wall=None,     # a whole study's wall time; None keeps the last one's, False drops it (a whole study under way)
                   at_least=()):  # stages of `seconds` that found artifacts recording no time: a lower bound
     "Merge stage times and headlines into out_dir/stages.json (a partial rerun keeps the others'), with the run store, settings and the last run's wall time."
     f = Path(out_dir) / 'stages.json'
@@ -228,7 +229,7 @@ def record_stages(out_dir, profile, dataset, seconds, headlines, run=None, wall=
     apart = sorted(k for k in merged if SECTIONS.get(k.removeprefix('report '), {}).get('own_models'))
     store.save_json(dict(profile=profile, dataset=dataset, seconds=merged, at_least=low, apart=apart,
                          headlines={**prev.get('headlines', {}), **headlines}, run=run or prev.get('run'),
-                         wall_seconds=wall if wall is not None else prev.get('wall_seconds')), f)
+                         wall_seconds=prev.get('wall_seconds') if wall is None else (wall or None)), f)
 
 def stage_times(out_dir,
                 apart=False):  # the stages timed apart (a section with its own models), not the study's
@@ -338,7 +339,10 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
             run[st](); done(st, t0)
             if rank0: record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)  # a long study shows its progress
         if not rank0: return {}  # the other ranks' share ends with the attack stages
-        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)  # the reports print the stage times
+        # a whole study that computed every stage: its wall time is known only after its reports, so they must not
+        # print the last one's (they print the stage times so far); a partial rerun keeps and names the last one's
+        whole = set(DEFAULT_SECTIONS) <= set(sections) and not loaded
+        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, wall=False if whole else None)
         params = dict(profile=profile, dataset=dataset, run_dir=str(Path(run_dir).resolve()), seed=seed,
                       models=models, overrides=overrides)
         attack_params_ = dict(attacks=list(PAPER_ATTACKS), n_points=None, attack_overrides={})
@@ -354,9 +358,6 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
                 took(f'report {s}', seconds)
                 record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)
         # the reports overlap: the study's time is its wall time, not the sum of the stages'
-        # the wall time of a whole study that computed every stage; a partial rerun (one section, the opt-in regime)
-        # or one that loaded stages from the store keeps the last such study's
-        whole = set(DEFAULT_SECTIONS) <= set(sections) and not loaded
         record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, wall=round(time.time() - start, 1) if whole else None)
         write_findings(reports_dir, profile); write_index(reports_dir, profile)
     if not quiet:
@@ -447,7 +448,8 @@ def main(argv=None):
             from qstudy.findings import write_findings
             with store.run_lock(Path(a.reports_dir) / a.profile, a.lock_timeout):
                 path = write_findings(a.reports_dir, a.profile)
-                if path is None: raise StudyError(f"no study reports under {Path(a.reports_dir) / a.profile}; run qstudy study --profile {a.profile} first")
+                if path is None: raise StudyError(f"no study reports under {Path(a.reports_dir) / a.profile} whose numbers can be read (no run store "
+                                                  f"here, none kept beside them); run qstudy study --profile {a.profile} first")
                 write_index(a.reports_dir, a.profile)
             print(path)
         elif a.cmd == 'status':

@@ -108,6 +108,17 @@ def test_findings_command(smoke, tmp_path):
     assert r.returncode == 0 and f.read_text() == before  # the same numbers give the same page
     r = qstudy('findings', '--profile', 'smoke', cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'no study reports' in r.stderr, r.stderr
+    # another machine: the reports without their run store give the same verdicts from the numbers kept beside them
+    shutil.copytree(d / 'reports', tmp_path / 'reports')
+    st = tmp_path / 'reports/smoke/digits/stages.json'
+    s = json.loads(st.read_text()); s['run']['run_dir'] = str(tmp_path / 'gone'); st.write_text(json.dumps(s))
+    r = qstudy('findings', '--profile', 'smoke', cwd=tmp_path)
+    page = (tmp_path / 'reports/smoke/findings.md').read_text()
+    table = lambda p: [l for l in p.splitlines() if l.startswith('| ')]
+    assert r.returncode == 0 and table(page) == table(before) and 'judged from the kept numbers (run store not here): accuracy' in page, r.stderr
+    shutil.rmtree(tmp_path / 'reports/smoke/digits/numbers')
+    r = qstudy('findings', '--profile', 'smoke', cwd=tmp_path)   # nothing kept, no store: listed, not judged
+    assert r.returncode == 2 and 'no study reports' in r.stderr, r.stderr
 
 def test_smoke_accuracies(smoke):
     from qstudy.training import model_record   # the study's own models (the regime section trains others of the same names)
