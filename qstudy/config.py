@@ -133,9 +133,10 @@ PROFILES = freeze({
                 deployment=dict(square_points=50),
                 # the regime section: three models along width, training length and layer placement at one stated
                 # budget (2 epochs of 9,000 training images; 10x = 20 epochs), every width measured at that budget.
-                # Measured per model (training + the five attacks): ~65 s at width 1/8, ~110 s at 1/4, ~330 s at 1/2;
-                # at width 1 an attack's forward-backward pass runs 60-120 images/s here (float fastest, w2a2 slowest),
-                # so its three models take ~40 of the section's ~80 min (the attacks' ~43,000 passes per model)
+                # Measured per model (training + the five attacks) on the Sapphire Rapids, beside other jobs that
+                # slowed them: ~0.5 min at width 1/8, 1-3 min at 1/4, 3-13 min at 1/2; alone at width 1, where an
+                # attack's forward-backward pass runs 60-120 images/s (~43,000 passes per model): float 8.2, w1a1
+                # 11.1, w2a2 11.1 min. The section took 69.7 min from an empty store, 16 of them beside the tests
                 regime=dict(models=('float', 'w1a1', 'w2a2'), base=dict(epochs=2, train_size=10000, lr_step=1, lr_decay=0.5),
                             widths=(0.125, 0.25, 0.5, 1.0), at_width=0.125, lengths=(1, 3, 10), stats_points=1000,
                             points=100, cwl2_points=30)),
