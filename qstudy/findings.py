@@ -7,10 +7,10 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'CLAIMS', 'section_numbers', 'kept_numbers', 'load_sections',
            'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only',
            'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends',
-           'strongest_poor', 'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_explains',
-           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'fully_masked', 'seed_cells',
-           'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
-           'findings_table', 'write_findings']
+           'strongest_poor', 'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_rises',
+           'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
+           'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement',
+           'paired_diff', 'ensemble_beats_single', 'findings_table', 'write_findings']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import math
@@ -118,10 +118,8 @@ def load_sections(out_dir):
 
 def keep_numbers(out_dir, sections):   # load_sections(out_dir)
     "Keep beside the reports the numbers of every section read live, so that findings can be rewritten without the store."
-    import json
-    for s in sections['live']:   # in their own order (not save_json's sorted keys): the evidence lists models as the study ran them
-        text = json.dumps({k: v for k, v in sections[s].items() if k != 'headline'}, indent=1)
-        store.atomic_write(kept_numbers(out_dir, s), lambda p: Path(p).write_text(text))
+    for s in sections['live']:   # in their own order, not sorted: the evidence lists models as the study ran them
+        store.save_json({k: v for k, v in sections[s].items() if k != 'headline'}, kept_numbers(out_dir, s), sort_keys=False)
 
 # %% ../nbs/09a_findings.ipynb #56e671c2
 def kn(row, key='acc'):
@@ -424,6 +422,17 @@ def regime_settings_order(rows):
 
 def _kn(d): return d['k'], d['n']
 
+def regime_rises(rows):
+    "{axis: [(setting, w1a1's row, its base row)]}: where w1a1's BIM accuracy rises more than FAR above the axis's base (disjoint intervals)."
+    at = {(r['axis'], r['value'], r['model']): r for r in rows}
+    out = {}
+    for a, vals in regime_settings_order(rows).items():
+        b0 = at.get((a, vals[0], 'w1a1'))
+        if b0 is None: continue   # no base to rise above
+        out[a] = [(v, at[(a, v, 'w1a1')], b0) for v in vals[1:]
+                  if (a, v, 'w1a1') in at and separated(_kn(at[(a, v, 'w1a1')]['bim']), _kn(b0['bim']), FAR) == 1]
+    return out
+
 def regime_explains(sec, ds):
     "Beyond the paper: which of width, training length and placement gives w1a1 the paper's pattern, and whether non-saturating attacks remove it."
     if m := _missing(sec, 'regime'): return m
@@ -449,12 +458,11 @@ def regime_explains(sec, ds):
     if not found and small: return ev, 'cannot tell', f"fewer than {MIN_N} w1a1 points per attack"
     # an axis moves toward the pattern when it appears along the axis where its first (base) setting lacks it, or
     # w1a1's BIM accuracy rises more than FAR above the base's with disjoint intervals
-    toward = []
+    toward, rises = [], regime_rises(rows)
     for a, vals in order.items():
-        b0 = at.get((a, vals[0], 'w1a1'))
-        if b0 is None: continue
+        if a not in rises: continue
         new = [v for v in vals[1:] if f"{a} {v}" in found] if f"{a} {vals[0]}" not in found else []
-        up = [v for v in vals[1:] if (a, v, 'w1a1') in at and separated(_kn(at[(a, v, 'w1a1')]['bim']), _kn(b0['bim']), FAR) == 1]
+        up = [v for v, _, _ in rises[a]]
         if new or up: toward.append(f"{a} ({', '.join(map(str, new or up))})")
     gone = [s for s in found if removed[s]]
     where = (f"the pattern appears at {', '.join(found)}; the non-saturating attacks remove it at "

@@ -33,10 +33,11 @@ def atomic_write(path,          # final file name
         raise
     return path
 
-def save_json(obj, path):
+def save_json(obj, path,
+              sort_keys=True):  # False keeps the dicts' own order (where the order carries meaning)
     "Write `obj` as indented JSON, atomically."
     def w(p):
-        with open(p, 'w') as f: json.dump(obj, f, indent=1, sort_keys=True, default=str)
+        with open(p, 'w') as f: json.dump(obj, f, indent=1, sort_keys=sort_keys, default=str)
     return atomic_write(path, w)
 
 def load_json(path):
