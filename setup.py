@@ -18,6 +18,6 @@ setuptools.setup(
     license='Apache-2.0', url=cfg['git_url'], python_requires=f">={cfg['min_python']}",
     classifiers=['Programming Language :: Python :: 3', 'License :: OSI Approved :: Apache Software License'],
     packages=setuptools.find_packages(include=['qstudy', 'qstudy.*']),
-    package_data={'qstudy': ['*.json']}, include_package_data=True, install_requires=reqs, extras_require={'dev': dev_reqs},
+    package_data={'qstudy': ['*.json', 'shipped/*/*/*.json', 'shipped/*/*/*.qsw']}, include_package_data=True, install_requires=reqs, extras_require={'dev': dev_reqs},
     entry_points={'console_scripts': scripts, 'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False)

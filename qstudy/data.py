@@ -7,7 +7,7 @@ __all__ = ['SPLITS', 'CIFAR10_CLASSES', 'OFFICIAL', 'OFFLINE_SHA256', 'ARCHIVE_E
            'SVHN_SUBSET_NOTE', 'CIFAR_JPEG_NOTE', 'READERS', 'DataError', 'check_choice', 'data_root', 'cache_dir',
            'find_file', 'file_digest', 'check_digest', 'download', 'damaged', 'read_cifar_batches', 'read_cifar_jpeg',
            'read_svhn_mat', 'read_svhn_npz', 'missing', 'locate', 'stratified_split', 'digits_arrays', 'cached_arrays',
-           'arrays', 'to_tensor', 'load', 'describe', 'Batches', 'StudyData']
+           'arrays', 'to_tensor', 'load', 'describe', 'Batches', 'EpochSampler', 'StudyData']
 
 # %% ../nbs/01_data.ipynb #7bded44d
 import hashlib, io, os, pickle, tarfile, zlib, urllib.request, shutil
@@ -266,13 +266,23 @@ class Batches(TensorDataset):
     "A TensorDataset that gives a DataLoader each batch by one indexing, not by stacking its images one by one."
     def __getitems__(self, idx): return tuple(t[torch.as_tensor(idx)] for t in self.tensors)
 
+class EpochSampler(torch.utils.data.Sampler):
+    "A random order of `n` items drawn from (seed, epoch) alone: a run resumed at epoch k sees epoch k's order."
+    def __init__(self, n, seed): self.n, self.seed, self.epoch = n, seed, 0
+    def set_epoch(self, epoch): self.epoch = epoch  # Lightning calls it at the start of every epoch
+    def __len__(self): return self.n
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
 class StudyData(L.LightningDataModule):
-    "Train / validation / test loaders for one dataset."
+    "Train / validation / test loaders for one dataset; `seed` splits, `shuffle_seed` (default: `seed`) orders the batches."
     def __init__(self, dataset, root=None, batch_size=128, seed=0, val_size=0.1, train_size=None,
-                 test_size=None, download_ok=True):
+                 test_size=None, download_ok=True, shuffle_seed=None):
         super().__init__()
         check_choice('dataset', dataset, DATASETS)
         self.dataset, self.root, self.batch_size, self.seed = dataset, root, batch_size, seed
+        self.shuffle_seed = seed if shuffle_seed is None else shuffle_seed
         self.val_size, self.train_size, self.test_size, self.download_ok = val_size, train_size, test_size, download_ok
 
     def setup(self, stage=None):
@@ -290,9 +300,9 @@ class StudyData(L.LightningDataModule):
         self.train, self.val, self.test = ds(xtr[tr], ytr[tr]), ds(xtr[va], ytr[va]), ds(xte, yte)
 
     def loader(self, ds, shuffle=False):
-        g = torch.Generator().manual_seed(self.seed)
         # the batch arrives whole from Batches.__getitems__: `tuple` is all the collating left to do
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, generator=g if shuffle else None, collate_fn=tuple)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=EpochSampler(len(ds), self.shuffle_seed) if shuffle else None,
+                          collate_fn=tuple)
     def train_dataloader(self): return self.loader(self.train, shuffle=True)
     def val_dataloader(self): return self.loader(self.val)
     def test_dataloader(self): return self.loader(self.test)

@@ -50,11 +50,12 @@ def _weights(g, layer):
     if lv is None: return g.const(layer.weight.detach().float().numpy(), 'w')
     return g.op('DequantizeLinear', g.const(lv[0].numpy(), 'w_int8'), g.const(np.float32(lv[1]), 'w_scale'), g.const(np.int8(0), 'zp'))
 
-def _activation(g, x, bits, authors_code=False):
-    "The block activation: ReLU; sign (0 → +1; ONNX's Sign, 0 → 0, for the authors' variant) held as int8; or DoReFa's k-bit levels held as uint8."
-    if bits == 32: return g.op('Relu', x)
+def _activation(g, x, bits, tf_sign=False, folded=False):
+    "The block activation: ReLU (min(1, |x|) when folded); sign (0 → +1; ONNX's Sign, 0 → 0, with tf_sign) held as int8; or DoReFa's k-bit levels held as uint8."
+    if folded: x = g.op('Abs', x)  # the authors' DoReFa layers: min(1, |x|), then (k < 32) its levels
+    if bits == 32: return g.op('Clip', x, g.const(np.float32(0)), g.const(np.float32(1))) if folded else g.op('Relu', x)
     if bits == 1:
-        s = g.op('Sign', x) if authors_code else g.op('Where', g.op('GreaterOrEqual', x, g.const(np.float32(0))), g.const(np.float32(1)), g.const(np.float32(-1)))
+        s = g.op('Sign', x) if tf_sign else g.op('Where', g.op('GreaterOrEqual', x, g.const(np.float32(0))), g.const(np.float32(1)), g.const(np.float32(-1)))
         scale, zp = g.const(np.float32(1)), g.const(np.int8(0))
     else:
         s = g.op('Clip', x, g.const(np.float32(0)), g.const(np.float32(1)))
@@ -80,7 +81,7 @@ def _layer(g, x, mod):
         sc, sh = folded_bn(mod)
         shape = (1, -1, 1, 1) if isinstance(mod, nn.BatchNorm2d) else (1, -1)
         return g.op('Add', g.op('Mul', x, g.const(sc.reshape(shape).numpy(), 'bn_scale')), g.const(sh.reshape(shape).numpy(), 'bn_shift'))
-    if isinstance(mod, QAct): return _activation(g, x, mod.abits, mod.authors_code)
+    if isinstance(mod, QAct): return _activation(g, x, mod.abits, mod.tf_sign, mod.folded)
     if isinstance(mod, nn.Identity): return x
     if isinstance(mod, nn.Flatten): return g.op('Flatten', x, axis=1)
     if isinstance(mod, nn.Linear):
@@ -167,10 +168,10 @@ def footprint(name, dataset, width):
 def deployed_graph(model_name, dataset, profile='smoke', seed=0, run_dir=None, train_overrides=None):
     "(ONNX graph bytes, record) of one trained model, exported once into the run store."
     from qstudy.training import train_model, model_record
-    from qstudy.config import code_version, STAGE_CODE
+    from qstudy.config import STAGE_VERSION
     from qstudy import store
     mrec = model_record(model_name, dataset, profile, seed, run_dir, **(train_overrides or {}))
-    cfg = dict(kind='deployed', model=mrec['hash'], opset=OPSET, code=code_version(*STAGE_CODE['deploy']))
+    cfg = dict(kind='deployed', model=mrec['hash'], opset=OPSET, version=STAGE_VERSION['deploy'])
     if store.find_artifact(run_dir, 'deployed', cfg, model_name) is None:
         model, _ = train_model(model_name, dataset, profile, seed, run_dir, progress=False, device='cpu', **(train_overrides or {}))
         g = export_onnx(model)
@@ -197,11 +198,11 @@ def deployment_config(dataset, profile, models, seed, run_dir, train_overrides=N
     "The config of the stored deployment result: the models, and every adversarial set it replays."
     from qstudy.training import model_record
     from qstudy.metrics import adversarial_config
-    from qstudy.config import PAPER_ATTACKS, code_version, config_hash, STAGE_CODE
+    from qstudy.config import PAPER_ATTACKS, config_hash, STAGE_VERSION
     mrecs = {m: model_record(m, dataset, profile, seed, run_dir, **(train_overrides or {})) for m in models}
     sets = {f"{m}/{a}": config_hash(adversarial_config(mrecs[m], a, profile, seed)[0]) for m in models for a in (*PAPER_ATTACKS, 'square')}
     return dict(kind='deployment', dataset=dataset, models={m: r['hash'] for m, r in mrecs.items()}, adversarial=sets,
-                opset=OPSET, code=code_version(*STAGE_CODE['deploy']))
+                opset=OPSET, version=STAGE_VERSION['deploy'])
 
 def stored_sets(models, attacks, dataset, profile, seed, run_dir, train_overrides=None):
     "{(source, attack): (x_adv, y)} of the stored adversarial sets, read from the store without loading any model."

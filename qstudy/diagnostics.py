@@ -161,7 +161,7 @@ def diagnosis_result(model_name, dataset, profile='smoke', seed=0, run_dir=None,
     "The stored diagnosis of one model: checks, ε curves, verdict and ZOO estimate summary; computed once."
     from qstudy.training import train_model, model_record, stored_predictions
     from qstudy.metrics import attack_points, attack_settings
-    from qstudy.config import profile as get_profile, code_version, STAGE_CODE
+    from qstudy.config import profile as get_profile, STAGE_VERSION
     from qstudy.data import load
     from qstudy import store
     dg = get_profile(profile).get('diagnostics', {})
@@ -169,7 +169,7 @@ def diagnosis_result(model_name, dataset, profile='smoke', seed=0, run_dir=None,
     n_zoo, zoo_params, _ = attack_settings(profile, 'zoo', dg.get('zoo_points'), **(zoo_overrides or {}))
     mrec = model_record(model_name, dataset, profile, seed, run_dir, **(train_overrides or {}))
     cfg = dict(kind='diagnosis', model=mrec['hash'], seed=seed, n=n, settings=dg, n_zoo=n_zoo, zoo=zoo_params,
-               code=code_version(*STAGE_CODE['diagnostics']))
+               version=STAGE_VERSION['diagnostics'])
     def run():
         model, _ = train_model(model_name, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {}))
         x, y = load(dataset, 'test')

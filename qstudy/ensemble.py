@@ -151,13 +151,13 @@ class MeanLogits(torch.nn.Module):
 def adaptive_config(attack_name, dataset, profile, seed, member_records, m=None, n=None, **attack_overrides):
     "(config, n, params, batch) of the ensemble-aware attack: members, settings, batch and code name it."
     from qstudy.metrics import attack_settings
-    from qstudy.config import profile as get_profile, code_version, STAGE_CODE
+    from qstudy.config import profile as get_profile, STAGE_VERSION
     ens = get_profile(profile).get('ensemble', {})
     over = {**ens.get('overrides', {}).get(attack_name, {}), **attack_overrides}
     n, params, batch = attack_settings(profile, attack_name, n or ens.get('points'), None, **over)
     cfg = dict(kind='ensemble-adversarial', members={s: r['hash'] for s, r in member_records.items()}, dataset=dataset,
                attack=attack_name, params=params, n=n, seed=seed, m=m or default_m(dataset), batch_size=batch,
-               code=code_version(*STAGE_CODE['ensemble']))
+               version=STAGE_VERSION['ensemble'])
     return cfg, n, params, batch
 
 def ensemble_adversarial(attack_name, dataset, profile='smoke', seed=0, run_dir=None, members=ENSEMBLE, m=None, n=None,
@@ -204,11 +204,11 @@ def ensemble_result(dataset, profile='smoke', seed=0, run_dir=None, members=ENSE
     "The stored Tables 5-7, curves and ensemble-aware rows (as lists of records) and m; computed once."
     from qstudy.transfer import transfer_config
     from qstudy.training import model_record
-    from qstudy.config import config_hash, code_version, STAGE_CODE
+    from qstudy.config import config_hash, STAGE_VERSION
     from qstudy import store
     members, attacks, m, ao = list(members), list(attacks), m or default_m(dataset), attack_overrides or {}
     mrecs = {s: model_record(s, dataset, profile, seed, run_dir, **(train_overrides or {})) for s in members}
-    cfg = dict(kind='ensemble', m=m, code=code_version(*STAGE_CODE['ensemble']), sources=config_hash(transfer_config(dataset, profile, attacks, members, seed, run_dir, kappas, n,
+    cfg = dict(kind='ensemble', m=m, version=STAGE_VERSION['ensemble'], sources=config_hash(transfer_config(dataset, profile, attacks, members, seed, run_dir, kappas, n,
                                                                         train_overrides, attack_overrides)),
                adaptive={a: config_hash(adaptive_config(a, dataset, profile, seed, mrecs, m, adaptive_n, **ao.get(a, {}))[0])
                          for a in ('bim', 'cwl2')})

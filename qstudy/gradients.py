@@ -56,10 +56,10 @@ def model_gradients(models,          # names, e.g. MODEL_NAMES
 
 def gradient_result(models, dataset, profile='smoke', seed=0, run_dir=None, n=None, train_overrides=None, compute=True):
     "The stored cosine matrix of `models` and the same-precision baseline (mean, std, n as nested lists, names, points); computed once."
-    from qstudy.config import profile as get_profile, code_version, STAGE_CODE, with_baseline
+    from qstudy.config import profile as get_profile, STAGE_VERSION, with_baseline
     from qstudy import store
     n, models = n or get_profile(profile).get('gradients', {}).get('points', 1000), with_baseline(models)
-    cfg = dict(kind='gradients', dataset=dataset, seed=seed, n=n, code=code_version(*STAGE_CODE['gradients']),
+    cfg = dict(kind='gradients', dataset=dataset, seed=seed, n=n, version=STAGE_VERSION['gradients'],
                # one the store lacks (the baseline, say) is trained first if computing
                models={m: keyed_record(m, dataset, profile, seed, run_dir, train_overrides, compute)['hash'] for m in models})
     def run():

@@ -14,7 +14,7 @@ import torch
 import torchmetrics
 import time
 import lightning as L
-from .config import profile as get_profile, attack_batch, code_version, STAGE_CODE
+from .config import profile as get_profile, attack_batch, STAGE_VERSION
 from .training import predict, train_model, stored_predictions, model_record, trainer_settings, barrier
 from .attacks import run_attack, attack_params, AttackResult
 from .data import load
@@ -99,7 +99,7 @@ def adversarial_config(mrec, attack_name, profile='smoke', seed=0, n=None, prese
     # the batch sets each chunk's seed and where CW / ZOO abort early; the code version, how it is computed
     cfg = dict(kind='adversarial', model=mrec['hash'], model_name=mrec['name'], dataset=mrec['dataset'], attack=attack_name,
                preset=preset or get_profile(profile)['attacks']['preset'], params=params, n=n, seed=seed,
-               batch_size=batch, code=code_version(*STAGE_CODE['attacks']))
+               batch_size=batch, version=STAGE_VERSION['attacks'])
     return cfg, f"{mrec['name']}-{attack_name}", n, params, batch
 
 def adversarial_record(model_name, attack_name, dataset=None, profile='smoke', seed=0, run_dir=None, n=None,

@@ -9,8 +9,8 @@ __all__ = ['REGIME_ATTACKS', 'regime_settings', 'regime_variants', 'regime_attac
 # %% ../nbs/07c_regime.ipynb #931dab27
 import torch
 import torch.nn.functional as F
-from .config import profile as get_profile, code_version, config_hash, STAGE_CODE
-from .training import train_model, model_record
+from .config import profile as get_profile, config_hash, STAGE_VERSION
+from .training import train_model, model_record, train_settings
 from .attacks import margin
 from .metrics import adversarial_examples, adversarial_config, attack_settings, stored_adversarial, wilson
 from .data import load
@@ -28,9 +28,8 @@ def regime_variants(profile):
     at = dict(base, width=s['at_width'])
     axes = ([('width', w, dict(base, width=w)) for w in s['widths']]
             + [('length', k, dict(at, epochs=base['epochs'] * k, lr_step=base['lr_step'] * k)) for k in s['lengths']]
-            + [('placement', p, dict(at, **(dict(authors_code=True) if p == 'authors' else {}))) for p in ('qstudy', 'authors')])
-    return [dict(axis=a, value=v, model=m, overrides=o) for a, v, o in axes for m in s['models']
-            if not (m == 'float' and v == 'authors')]
+            + [('placement', p, dict(at, recipe=p)) for p in ('qstudy', 'authors')])
+    return [dict(axis=a, value=v, model=m, overrides=o) for a, v, o in axes for m in s['models']]
 
 # %% ../nbs/07c_regime.ipynb #70f72f88
 REGIME_ATTACKS = ('fgsm', 'bim', 'cwl2', 'bim_margin', 'bim_hns')
@@ -89,7 +88,7 @@ def regime_config(dataset, profile, seed, run_dir):
         for name, (a, ov, n) in regime_attacks(profile).items():
             sets[f"{key}/{name}"] = config_hash(adversarial_config(mrec, a, profile, seed, n, **ov)[0])
     return dict(kind='regime', dataset=dataset, models=models, adversarial=sets, stats_points=s['stats_points'],
-                seed=seed, code=code_version(*STAGE_CODE['regime']))
+                seed=seed, version=STAGE_VERSION['regime'])
 
 def _quantiles(t, qs=(0.1, 0.5, 0.9)):
     return [float(t.quantile(q)) for q in qs] if len(t) else [float('nan')] * len(qs)
@@ -100,7 +99,7 @@ def regime_row(v, dataset, profile, seed, run_dir, x, y):
     st = logit_stats(model, x, y)
     n = len(st['margin'])
     row = dict(axis=v['axis'], value=v['value'], model=v['model'], width=v['overrides']['width'],
-               epochs=v['overrides']['epochs'], authors_code=bool(v['overrides'].get('authors_code')),
+               epochs=v['overrides']['epochs'], recipe=v['overrides'].get('recipe', train_settings(profile, dataset)['recipe']),
                acc=mrec['accuracy'], n_test=mrec['n_test'], n_stats=n,
                k_zero_ce=int(st['zero_ce'].sum()), k_zero_margin=int(st['zero_margin'].sum()),
                k_over17=int((st['margin'] > 17).sum()), margin_q=_quantiles(st['margin']), top_q=_quantiles(st['top']),

@@ -8,7 +8,7 @@ __all__ = ['STRONGEST', 'AT_PAPER_EPS', 'PAPER_BOUNDED', 'strongest_settings', '
 
 # %% ../nbs/07a_strongest.ipynb #baef16c2
 import torch
-from .config import profile as get_profile, MODEL_NAMES, code_version, config_hash, STAGE_CODE
+from .config import profile as get_profile, MODEL_NAMES, config_hash, STAGE_VERSION
 from .training import model_record
 from .metrics import adversarial_examples, adversarial_config, adversarial_record, stored_adversarial, wilson
 from . import store
@@ -42,7 +42,7 @@ def strongest_config(dataset, profile, models, seed, run_dir, train_overrides=No
     sets = {f"{m}/{a}/strongest": config_hash(adversarial_config(mrecs[m], a, profile, seed, n, **ov.get(a, {}))[0])
             for m in models for a in STRONGEST}
     sets.update({f"{m}/{a}/paper": config_hash(adversarial_config(mrecs[m], a, profile, seed)[0]) for m in models for a in PAPER_BOUNDED})
-    return dict(kind='strongest', dataset=dataset, adversarial=sets, code=code_version(*STAGE_CODE['strongest']))
+    return dict(kind='strongest', dataset=dataset, adversarial=sets, version=STAGE_VERSION['strongest'])
 
 def strongest_rows(model_name, dataset, profile='smoke', seed=0, run_dir=None, train_overrides=None):
     "One model's rows, from the stored sets: each strongest attack, the worst case over those at ε = 0.03, the best of the paper's."

@@ -95,7 +95,7 @@ def train_stage(models, dataset, profile, seed, run_dir, quiet=False, trainer_kw
         for m in models:
             b.set_postfix_str(m)
             name, s = model_seed(m, seed)
-            recs[m] = train_model(name, dataset, profile, s, run_dir, progress=False, trainer_kwargs=trainer_kwargs,
+            recs[m] = train_model(name, dataset, profile, s, run_dir, progress=not quiet, trainer_kwargs=trainer_kwargs,
                                   **overrides)[1]
             b.update()
     if trainer_kwargs: barrier()  # every rank finds every model rank 0 stored
@@ -369,10 +369,10 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
 # %% ../nbs/10_study.ipynb #af2631aa
 def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, reports_dir='reports'):
     "Lines saying which models and reports are done and which are missing."
-    from qstudy.training import model_config, data_tag
+    from qstudy.training import model_config, data_tag, shipped_file
     from qstudy.data import DataError
     dataset = dataset or (PROFILES[profile]['dataset'] if profile in PROFILES else None)
-    sections, models, run_dir = check_inputs(profile, dataset, None, models, run_dir)
+    sections, models, run_dir = check_inputs(profile, dataset, None if models is None else ['accuracy'], models, run_dir)
     lines = [f"profile {profile}, dataset {dataset}, run dir {run_dir}"]
     try: tag = data_tag(dataset, None)
     except DataError as e: return lines + [f"  data missing: {e}"]
@@ -380,7 +380,7 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
         cfg = dict(model_config(m, dataset, profile, seed), data=tag)
         rec = store.find_artifact(run_dir, 'models', cfg, m)
         lines.append(f"  model {m:6s} " + (f"done    acc {rec['accuracy']:.3f} (n={rec['n_test']}, {rec['train_seconds']} s)"
-                                           if rec else "missing"))
+                                           if rec else "shipped (loads without training)" if shipped_file(cfg) else "missing"))
     for s in sections:
         done = (Path(reports_dir) / profile / dataset / f'{s}.html').exists()
         lines.append(f"  report {s:10s} {'done' if done else 'missing'}")
@@ -402,7 +402,7 @@ def parser():
     f.add_argument('--reports-dir', default='reports')
     f.add_argument('--lock-timeout', type=float, default=0, help='seconds to wait for a busy reports folder')
     for name, hlp in (('study', 'train or load the models, then produce every report'), ('status', 'what is done and what is missing'),
-                      ('train', 'train or load models')):
+                      ('train', 'train or load models'), ('ship', 'write trained models compactly into the package, for a fresh clone to load')):
         s = sub.add_parser(name, help=hlp)
         s.add_argument('--profile', default='smoke', help=f"one of {', '.join(PROFILES)} (default smoke)")
         s.add_argument('--dataset', help=f"one of {', '.join(DATASETS)} (default: the profile's)")
@@ -410,7 +410,8 @@ def parser():
         s.add_argument('--run-dir', help='run store (default $QSTUDY_RUNS or ./runs)')
         s.add_argument('--seed', type=int, default=0)
         s.add_argument('--reports-dir', default='reports')
-        if name != 'status':
+        if name == 'ship': s.add_argument('--dest', help="shipped folder (default: the package's qstudy/shipped)")
+        if name not in ('status', 'ship'):
             s.add_argument('--quiet', action='store_true', help='no progress bars')
             s.add_argument('--accelerator', help=f"the one device every stage uses: {', '.join(ACCELERATORS)} (default auto: a GPU when there is one)")
             s.add_argument('--devices', help="Lightning devices (e.g. 4 or 0,1)")
@@ -456,12 +457,20 @@ def main(argv=None):
             print('\n'.join(status(a.profile, a.dataset, a.run_dir, a.models, a.seed, a.reports_dir)))
         elif a.cmd == 'train':
             ds = a.dataset or (PROFILES[a.profile]['dataset'] if a.profile in PROFILES else None)
-            _, models, run_dir = check_inputs(a.profile, ds, None, a.models, a.run_dir)
+            _, models, run_dir = check_inputs(a.profile, ds, ['accuracy'], a.models, a.run_dir)  # models only: no section's needs
             use_device(a.accelerator)
             with store.run_lock(run_dir, a.lock_timeout):
                 recs = train_stage(models, ds, a.profile, a.seed, run_dir, a.quiet, trainer_kwargs(a))
             for m, r in recs.items():
-                if r: print(f"{m:6s} accuracy {r['accuracy']:.4f} (n={r['n_test']}), trained in {r['train_seconds']} s")
+                if r: print(f"{m:6s} accuracy {r['accuracy']:.4f} (n={r['n_test']}), {r['source']}, trained in {r['train_seconds']} s")
+        elif a.cmd == 'ship':
+            from qstudy.training import ship_model, model_record
+            ds = a.dataset or (PROFILES[a.profile]['dataset'] if a.profile in PROFILES else None)
+            _, models, run_dir = check_inputs(a.profile, ds, ['accuracy'], a.models, a.run_dir)
+            for m in with_baseline(models):
+                name, s = model_seed(m, a.seed)
+                f = ship_model(model_record(name, ds, a.profile, s, run_dir), run_dir, a.dest)
+                print(f"{m:6s} {f} ({f.with_suffix('.qsw').stat().st_size / 1e3:.0f} kB)")
         else:
             study(a.profile, a.dataset, a.sections, a.models, a.run_dir, a.reports_dir, a.seed, a.quiet,
                   trainer_kwargs(a), a.lock_timeout, a.accelerator, a.attack_batch)
@@ -479,20 +488,26 @@ def model_records(models, dataset, profile, seed, run_dir, overrides=None):
 
 def ran_precision(asked, records):
     "' (ran P)' when the models trained at a precision other than `asked` ('auto' resolves per machine), else ''."
-    ran = sorted({r['config']['precision'] for r in records.values()})
-    return f" (ran {', '.join(ran)} on this machine)" if ran != [asked] else ''
+    ran = sorted({r.get('ran', {}).get('precision') or r['config']['precision'] for r in records.values()})
+    return f" (ran {', '.join(ran)} where they trained)" if ran != [asked] else ''
 
 def deviations(profile, dataset, records, overrides=None, out_dir=None):
     "Markdown lines stating how this run differs from the paper: profile numbers, data, sample sizes."
     from qstudy.training import train_settings
     tr = dict(train_settings(profile, dataset), **(overrides or {}))
     rec = next(iter(records.values()))
-    lines = [f"- profile **{profile}**: width {tr['width']} of the paper's network, {tr['epochs']} epochs, "
-             f"batch {tr['batch_size']}, Adam lr {tr['lr']} × {tr['lr_decay']} every {tr['lr_step']} epochs, "
+    stop = (f"at most {tr['epochs']} epochs, stopped when the best validation accuracy has not risen by {tr['min_delta']} in "
+            f"{tr['patience']}" if 'patience' in tr else f"{tr['epochs']} epochs")
+    lines = [f"- profile **{profile}**: width {tr['width']} of the paper's network, recipe {tr.get('recipe', 'qstudy')}, "
+             f"{stop}, batch {tr['batch_size']}, Adam lr {tr['lr']} × {tr['lr_decay']} every {tr['lr_step']} epochs, "
              f"precision {tr['precision']}" + ran_precision(tr['precision'], records)]
+    shipped = [m for m, r in records.items() if r.get('source') == 'shipped']
+    if shipped: lines.append(f"- loaded as shipped (trained elsewhere, accuracy checked here): {', '.join(shipped)}")
     if dataset == 'digits': lines.append("- data: scikit-learn digits (8×8 upscaled), **not a dataset of the paper**: no paper values to compare")
     elif not rec['official_data']: lines.append(f"- data: {rec['data_note']}")
-    lines.append(f"- test set n = {rec['n_test']} points; versions {rec['versions']}; commit {rec['git_commit']}")
+    v = rec['versions']
+    lines.append(f"- test set n = {rec['n_test']} points; trained with torch {v['torch']}, Lightning {v['lightning']} (Python "
+                 f"{v['python']}) on {rec.get('ran', {}).get('device', 'an unrecorded device')}; commit {rec['git_commit']}")
     if stage_times(out_dir): lines.append(stage_times(out_dir))
     return '\n'.join(lines)
 

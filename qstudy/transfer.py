@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from .metrics import adversarial_examples, adversarial_config, robustness, predict
 from .training import train_model, stored_predictions, model_record
-from .config import (profile as get_profile, config_hash, code_version, STAGE_CODE, PAPER_ATTACKS, MODEL_NAMES,
+from .config import (profile as get_profile, config_hash, STAGE_VERSION, PAPER_ATTACKS, MODEL_NAMES,
                            model_seed, with_baseline)
 from . import store
 
@@ -84,7 +84,7 @@ def transfer_config(dataset, profile, attacks, models, seed, run_dir, kappas=Non
                                                                                  **{**ao.get(a, {}), **kw})[0])
            for a in attacks for s in models for kw in transfer_sweep(a, profile, kappas)}
     return dict(kind='transfer', dataset=dataset, targets={m: r['hash'] for m, r in mrecs.items()}, adversarial=adv,
-                code=code_version(*STAGE_CODE['transfer']))
+                version=STAGE_VERSION['transfer'])
 
 def transfer_result(dataset, profile='smoke', attacks=PAPER_ATTACKS, models=None, seed=0, run_dir=None, kappas=None,
                     n=None, train_overrides=None, attack_overrides=None, progress=None, compute=True):

@@ -33,7 +33,7 @@ def test_round_and_clip_gradient_rules():
 def test_authors_variant_skips_normalisation():
     w = torch.tensor([-0.05, 0.01, 0.05])
     assert torch.allclose(dorefa_weight(w, 2), torch.tensor([-1., 1/3, 1.]))  # normalised: spans the levels
-    assert torch.allclose(dorefa_weight(w, 2, authors_code=True), torch.tensor([-1/3, 1/3, 1/3]))  # stuck in the middle
+    assert torch.allclose(dorefa_weight(w, 2, max_norm=False), torch.tensor([-1/3, 1/3, 1/3]))  # stuck in the middle
 
 def test_binaryconnect_weights_stay_clipped():
     torch.manual_seed(0)

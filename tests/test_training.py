@@ -31,13 +31,14 @@ def test_record_says_what_the_stored_model_does(tmp_path):
     assert abs(r['accuracy'] - r['n_correct'] / r['n_test']) < 1e-12 and r['epochs'] == 1 and r['train_seconds'] > 0
     assert r['versions']['torch'] == torch.__version__
     assert r['hash'] == config_hash(r['config']) and store.artifact_dir(tmp_path, 'models', r['config'], 'float').exists()
-    assert r['config']['code'] and r['config']['epochs'] == 1   # the code's version is part of what names it
+    assert r['config']['version'] and r['config']['epochs'] == 1   # the stage's version is part of what names it
+    assert r['ran']['precision'] == '32-true' and r['source'] == 'trained'  # what ran: recorded, not in the name
 
-def test_changed_code_is_not_reused(tmp_path, monkeypatch):
-    "A model trained by other code (another quantizer, say) is not loaded: its config names another version."
+def test_changed_stage_version_is_not_reused(tmp_path, monkeypatch):
+    "A model trained by code whose numbers changed (its stage version bumped) is not loaded."
     from qstudy import training
     _, r1 = train_model('w1a1', 'digits', 'smoke', run_dir=tmp_path, progress=False, epochs=1)
-    monkeypatch.setattr(training, 'code_version', lambda *m: 'changedcode0')
+    monkeypatch.setattr(training, 'STAGE_VERSION', dict(training.STAGE_VERSION, models=99))
     _, r2 = train_model('w1a1', 'digits', 'smoke', run_dir=tmp_path, progress=False, epochs=1)
     assert r2['hash'] != r1['hash'] and len(store.list_artifacts(tmp_path, 'models')) == 2
 
@@ -63,3 +64,62 @@ def test_training_reads_no_uninitialized_memory(tmp_path, monkeypatch):
                                            epochs=1, trainer_kwargs=dict(callbacks=[flags]))
             assert flags.seen == (True, fill)
         for a, b in zip(weights[False].state_dict().values(), weights[True].state_dict().values()): assert torch.equal(a, b)
+
+def test_store_from_a_bf16_machine_is_found_on_an_fp32_one(tmp_path, monkeypatch):
+    "The precision asked for names a model; what `auto` became on the training machine is only recorded."
+    from qstudy import training
+    from qstudy.training import model_record
+    monkeypatch.setattr(training, 'resolve_precision', lambda p, device=None: 'bf16-mixed' if p == 'auto' else p)
+    _, r = train_model('w1a1', 'digits', 'smoke', run_dir=tmp_path, progress=False, epochs=1, precision='auto')
+    assert r['ran']['precision'] == 'bf16-mixed' and r['config']['precision'] == 'auto'
+    monkeypatch.setattr(training, 'resolve_precision', lambda p, device=None: '32-true' if p == 'auto' else p)
+    assert model_record('w1a1', 'digits', 'smoke', run_dir=tmp_path, epochs=1, precision='auto')['hash'] == r['hash']
+
+def test_a_comment_in_every_module_leaves_status_complete(tmp_path):
+    "No artifact is named by source text: a copy of the package with a comment added to every module finds every model."
+    import shutil, subprocess, sys
+    from conftest import REPO, qstudy
+    run = tmp_path / 'runs'
+    r = qstudy('train', '--profile', 'smoke', '--models', 'float', 'w2a2', '--run-dir', run, '--quiet')
+    assert r.returncode == 0, r.stderr
+    pkg = tmp_path / 'edited'
+    shutil.copytree(REPO / 'qstudy', pkg / 'qstudy', ignore=shutil.ignore_patterns('__pycache__', 'shipped'))
+    mods = sorted((pkg / 'qstudy').glob('*.py'))
+    assert len(mods) >= 15
+    for f in mods: f.write_text(f.read_text() + '\n# an edited comment\n')
+    code = ("import sys, qstudy; from qstudy.study import status; assert qstudy.__file__.startswith(sys.argv[1]); "
+            "print('\\n'.join(status('smoke', 'digits', sys.argv[2], ['float', 'w2a2'])))")
+    out = subprocess.run([sys.executable, '-c', code, str(pkg), str(run)], capture_output=True, text=True,
+                         cwd=tmp_path, env={**__import__('os').environ, 'PYTHONPATH': str(pkg)})
+    assert out.returncode == 0, out.stderr
+    assert [l.split()[2] for l in out.stdout.splitlines() if l.strip().startswith('model')] == ['done', 'done'], out.stdout
+
+def test_killed_training_resumes_from_its_last_epoch(tmp_path):
+    "A run killed (SIGKILL) mid-training resumes from its checkpoint and ends with an uninterrupted run's weights."
+    import os, signal, subprocess, sys, time
+    import lightning as L
+    from qstudy.config import config_hash
+    kw = dict(progress=False, epochs=5, recipe='authors')
+    slow = ("import sys, time, lightning as L; from qstudy.training import train_model\n"
+            "class Slow(L.Callback):\n"
+            "    def on_train_epoch_end(self, *a): time.sleep(1)  # time for the test to kill it between checkpoints\n"
+            "train_model('w2a2', 'digits', 'smoke', run_dir=sys.argv[1], progress=False, epochs=5, recipe='authors',\n"
+            "            trainer_kwargs=dict(callbacks=[Slow()]))\n")
+    p = subprocess.Popen([sys.executable, '-c', slow, str(tmp_path / 'b')])
+    ckpt, t0 = None, time.time()
+    while ckpt is None and time.time() - t0 < 300 and p.poll() is None:
+        ckpt = next((tmp_path / 'b' / 'models').glob('*/training/last.ckpt'), None) if (tmp_path / 'b' / 'models').exists() else None
+        time.sleep(0.05)
+    assert ckpt is not None, 'no checkpoint was written'
+    os.kill(p.pid, signal.SIGKILL); p.wait()
+    assert not any((tmp_path / 'b' / 'models').glob('*/record.json'))  # killed before the end
+    class First(L.Callback):
+        epochs = []
+        def on_train_epoch_start(self, trainer, lit): self.epochs.append(trainer.current_epoch)
+    b, rb = train_model('w2a2', 'digits', 'smoke', run_dir=tmp_path / 'b', trainer_kwargs=dict(callbacks=[First()]), **kw)
+    assert First.epochs[0] >= 1 and len(rb['curve']) == 5  # resumed after a finished epoch, the curve whole
+    assert [r['lr'] for r in rb['curve']] == [3e-3] * 3 + [1.5e-3] * 2  # the rate each epoch ran at: the schedule resumed too
+    a, ra = train_model('w2a2', 'digits', 'smoke', run_dir=tmp_path / 'a', **kw)
+    assert ra['curve'][-1]['val_acc'] == rb['curve'][-1]['val_acc']
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()): assert torch.equal(x, y)
+    assert not ckpt.exists()  # no optimizer state once the model is stored
