@@ -16,6 +16,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from .config import PAPER_ATTACKS, attack_params, device_sizes
+from .models import model_device
 
 # %% ../nbs/04_attacks.ipynb #4ddbeb8c
 def margin(logits, y):
@@ -459,7 +460,7 @@ def run_attack(name: str,       # a key of ATTACKS
                **overrides):    # parameters replacing the preset's
     "Attack `name` on the batch (x, y), on the model's device: an AttackResult (examples, success, kept step, evaluations per point)."
     p = attack_params(name, preset, **overrides)
-    dev = next(model.parameters(), torch.empty(0)).device
+    dev = model_device(model)
     gen = torch.Generator(device=dev).manual_seed(seed)
     x, y, counted = x.to(dev), y.to(dev), Counted(model)
     with frozen(model):

@@ -64,6 +64,14 @@ def _activation(g, x, bits, tf_sign=False, folded=False):
 
 def _layer(g, x, mod):
     "Write one layer of an Appendix A network; UnsupportedLayer for anything else."
+    known = (nn.Conv2d, QConv2d, nn.Linear, QLinear, nn.MaxPool2d, nn.BatchNorm1d, nn.BatchNorm2d, QAct, nn.Identity,
+             nn.Flatten, nn.ReLU)
+    if type(mod) not in known:
+        # a subclass (Brevitas' QuantConv2d is an nn.Conv2d) may quantize in ways this exporter does not know: written
+        # as its parent it would be deployed with its full-precision weights
+        raise UnsupportedLayer(f"layer {type(mod).__name__} ({mod}) is not exported; the exporter knows the Appendix A layers "
+                               f"(qstudy's QConv2d, QLinear, QAct, and PyTorch's plain Conv2d, Linear, BatchNorm, MaxPool2d, ReLU)")
+    if isinstance(mod, nn.ReLU): return g.op('Relu', x)
     if isinstance(mod, nn.Conv2d):
         if mod.stride != (1, 1) or mod.dilation != (1, 1) or mod.groups != 1 or mod.padding_mode != 'zeros':
             raise UnsupportedLayer(f"{mod}: only stride 1, dilation 1, one group and zero padding are exported")
@@ -91,18 +99,21 @@ def _layer(g, x, mod):
     raise UnsupportedLayer(f"layer {type(mod).__name__} ({mod}) is not exported; the exporter knows the Appendix A layers")
 
 def export_onnx(model,       # an Appendix A network (nn.Sequential), any bit widths
-                path=None):  # where to write the graph (atomically); None: only return it
+                path=None,   # where to write the graph (atomically); None: only return it
+                input_shape=(3, 32, 32)):  # one image's shape
     "The model as an ONNX graph (bytes): integer weights and activation levels where it is quantized, batch norm folded."
+    import copy
     from onnx import helper, TensorProto, checker
     from qstudy.store import atomic_write
     from pathlib import Path
-    model = model.eval().cpu()
+    model = copy.deepcopy(model).eval().cpu()  # the caller's model stays where it is, in the mode it is in
     g, x = Graph(), 'images'
     with torch.no_grad():
+        n_out = model(torch.zeros(1, *input_shape)).shape[1]
         for mod in model: x = _layer(g, x, mod)
     g.nodes[-1].output[0] = 'logits'
-    graph = helper.make_graph(g.nodes, getattr(model, 'name', 'model'), [helper.make_tensor_value_info('images', TensorProto.FLOAT, ['n', 3, 32, 32])],
-                              [helper.make_tensor_value_info('logits', TensorProto.FLOAT, ['n', 10])], g.inits)
+    graph = helper.make_graph(g.nodes, getattr(model, 'name', 'model'), [helper.make_tensor_value_info('images', TensorProto.FLOAT, ['n', *input_shape])],
+                              [helper.make_tensor_value_info('logits', TensorProto.FLOAT, ['n', n_out])], g.inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)], producer_name='qstudy')
     checker.check_model(m)
     data = m.SerializeToString()
@@ -134,10 +145,11 @@ class OnnxModel(nn.Module):
         so = ort.SessionOptions()
         so.intra_op_num_threads, so.log_severity_level = torch.get_num_threads(), 3
         self.session = ort.InferenceSession(graph, so, providers=['CPUExecutionProvider'])
+        self.input_name = self.session.get_inputs()[0].name  # Brevitas' or torch.onnx's graphs name it otherwise
         self.uint8_input = uint8_input
     def forward(self, x):
         xin = from_uint8(uint8_pixels(x)) if self.uint8_input else x
-        out = self.session.run(None, {'images': xin.detach().cpu().float().contiguous().numpy()})[0]
+        out = self.session.run(None, {self.input_name: xin.detach().cpu().float().contiguous().numpy()})[0]
         return torch.from_numpy(out).to(x.device)
 
 # %% ../nbs/07b_deploy.ipynb #d723acdb

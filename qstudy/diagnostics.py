@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from .attacks import fgsm, bim, spsa, zoo, input_grad, frozen, margin
 from .metrics import rate_gap
+from .models import model_device
 
 # %% ../nbs/07_diagnostics.ipynb #dc91dcc0
 EPS_GRID = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1)
@@ -134,7 +135,7 @@ def outcome_checks(model, x, y, curves, eps=0.03, tol=0.05, noise_draws=10, step
 def diagnose(model, x, y,           # a model returning logits; points it classifies correctly
              eps=0.03, eps_grid=EPS_GRID, tol=0.05, steps=20, spsa_kw=None, seed=0, **grad_kw):
     "Every soundness check on `model` at (x, y): a Diagnosis with its checks table and verdict."
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     x, y = x.to(dev), y.to(dev)
     with frozen(model):
         rows = forward_checks(model, x) + gradient_checks(model, x, y, gen=torch.Generator(dev).manual_seed(seed), **grad_kw)
@@ -145,7 +146,7 @@ def diagnose(model, x, y,           # a model returning logits; points it classi
 # %% ../nbs/07_diagnostics.ipynb #ac4f020f
 def zoo_estimates(model, x, y, huge=1e3, seed=0, **zoo_kw):
     "ZOO's coordinate derivative estimates on (x, y): dict(zero, huge, n, values) over all steps."
-    est, dev = [], next(model.parameters()).device
+    est, dev = [], model_device(model)
     with frozen(model):
         zoo(model, x.to(dev), y.to(dev), gen=torch.Generator(dev).manual_seed(seed), estimates=est, **zoo_kw)
     v = torch.cat([e.flatten() for e in est]) if est else torch.empty(0)

@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from .attacks import input_grad, frozen
 from .transfer import keyed_model, keyed_record
+from .models import model_device
 
 # %% ../nbs/06a_gradients.ipynb #2a047ea4
 def loss_gradients(model, x, y, batch=256):
     "Input gradients of the cross-entropy loss, one flattened row per point (model frozen in eval mode)."
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     out = []
     with frozen(model):
         for i in range(0, len(x), batch):

@@ -19,6 +19,7 @@ from .training import predict, train_model, stored_predictions, model_record, tr
 from .attacks import run_attack, attack_params, AttackResult
 from .data import load
 from . import store
+from .models import model_device
 
 # %% ../nbs/05_metrics.ipynb #b8aa8667
 def wilson(k: int,   # successes (e.g. correctly classified points)
@@ -134,7 +135,7 @@ def distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kw
     "(every chunk's AttackResult in order, this process's rank): the chunks split across Lightning's ranks and gathered."
     import logging, warnings
     logging.getLogger('lightning.pytorch').setLevel(logging.WARNING)
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     # predict runs under no_grad and would hand out every rank's share again (DistributedSampler): the module
     # splits the chunks itself and turns gradients back on
     trainer = L.Trainer(**trainer_settings(dev, inference_mode=False, use_distributed_sampler=False, **trainer_kwargs))

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SignSTE', 'TernarySignSTE', 'binarize', 'RoundSTE', 'quantize_k', 'dorefa_weight', 'fold', 'dorefa_act',
            'quantize_weight', 'quantize_act', 'surrogate_act', 'QLayer', 'QConv2d', 'QLinear', 'QAct',
-           'clip_binary_weights', 'full_precision_shadow']
+           'clip_binary_weights', 'NothingToSmooth', 'foreign_quantizers', 'full_precision_shadow']
 
 # %% ../nbs/00_quantizers.ipynb #9be26a1d
 import torch
@@ -129,8 +129,22 @@ def clip_binary_weights(model: nn.Module):
     for m in model.modules():
         if isinstance(m, (QConv2d, QLinear)) and m.wbits == 1: m.weight.clamp_(-1, 1)
 
+class NothingToSmooth(ValueError):
+    "BPDA asked of a model whose quantizers qstudy cannot replace: its shadow would be the model itself, under another name."
+
+def foreign_quantizers(model: nn.Module):
+    "Names of `model`'s modules that look like quantizers qstudy does not know (Brevitas' Quant*, torch.ao's FakeQuantize, ...)."
+    ours = (QAct, QConv2d, QLinear)
+    return [n for n, m in model.named_modules() if 'quant' in type(m).__name__.lower() and not isinstance(m, ours)]
+
 def full_precision_shadow(model: nn.Module):
     "A copy of `model` whose activation quantizers are replaced by their surrogates (for BPDA); weights as they are."
+    foreign = foreign_quantizers(model)
+    if foreign or not any(isinstance(m, QAct) for m in model.modules()):
+        # without a qstudy QAct the copy would be the model itself: BPDA would be PGD on its own gradient, misnamed
+        raise NothingToSmooth(f"BPDA needs a differentiable stand-in for the model's activation quantizers, and this model has "
+                              + (f"quantizers qstudy does not know ({', '.join(foreign[:4])}{' ...' if len(foreign) > 4 else ''})"
+                                 if foreign else "no qstudy QAct") + "; build the shadow yourself and attack it instead")
     import copy
     m = copy.deepcopy(model)
     for mod in m.modules():

@@ -15,6 +15,7 @@ from .attacks import margin
 from .metrics import adversarial_examples, adversarial_config, attack_settings, stored_adversarial, wilson
 from .data import load
 from . import store
+from .models import model_device
 
 # %% ../nbs/07c_regime.ipynb #18bd6a4a
 def regime_settings(profile):
@@ -47,7 +48,7 @@ def regime_attacks(profile):
 def logit_stats(model, x, y, batch=250):
     "On the correctly classified points of (x, y): margins, largest logits, exactly-zero CE and margin input gradients."
     model.eval()
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     out = dict(margin=[], top=[], zero_ce=[], zero_margin=[])
     for i in range(0, len(x), batch):
         xb, yb = x[i:i + batch].to(dev).float().requires_grad_(True), y[i:i + batch].to(dev)

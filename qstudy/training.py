@@ -26,6 +26,7 @@ from .compact import pack_state, unpack_state, to_bytes, from_bytes
 from .data import StudyData, check_choice
 import qstudy
 from . import store
+from .models import model_device
 
 # %% ../nbs/03_training.ipynb #5b5a5f55
 def train_layout(name, channels_last=True):
@@ -91,7 +92,7 @@ class LitModel(L.LightningModule):
 def predict(model, x, batch_size=500):
     "Predicted labels of `model` (in eval mode) on images `x`."
     model.eval()
-    dev = next(model.parameters(), torch.empty(0)).device
+    dev = model_device(model)
     out = [model(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
