@@ -64,39 +64,36 @@ def _activation(g, x, bits, tf_sign=False, folded=False):
 
 def _layer(g, x, mod):
     "Write one layer of an Appendix A network; UnsupportedLayer for anything else."
-    known = (nn.Conv2d, QConv2d, nn.Linear, QLinear, nn.MaxPool2d, nn.BatchNorm1d, nn.BatchNorm2d, QAct, nn.Identity,
-             nn.Flatten, nn.ReLU)
-    if type(mod) not in known:
-        # a subclass (Brevitas' QuantConv2d is an nn.Conv2d) may quantize in ways this exporter does not know: written
-        # as its parent it would be deployed with its full-precision weights
-        raise UnsupportedLayer(f"layer {type(mod).__name__} ({mod}) is not exported; the exporter knows the Appendix A layers "
-                               f"(qstudy's QConv2d, QLinear, QAct, and PyTorch's plain Conv2d, Linear, BatchNorm, MaxPool2d, ReLU)")
-    if isinstance(mod, nn.ReLU): return g.op('Relu', x)
-    if isinstance(mod, nn.Conv2d):
+    # exact types: a subclass (Brevitas' QuantConv2d is an nn.Conv2d) may quantize in ways this exporter does not know,
+    # and written as its parent it would be deployed with its full-precision weights
+    t = type(mod)
+    if t is nn.ReLU: return g.op('Relu', x)
+    if t in (nn.Conv2d, QConv2d):
         if mod.stride != (1, 1) or mod.dilation != (1, 1) or mod.groups != 1 or mod.padding_mode != 'zeros':
             raise UnsupportedLayer(f"{mod}: only stride 1, dilation 1, one group and zero padding are exported")
         p = list(mod.padding) * 2
         ins = [x, _weights(g, mod) if isinstance(mod, QConv2d) else g.const(mod.weight.detach().numpy(), 'w')]
         if mod.bias is not None: ins.append(g.const(mod.bias.detach().numpy(), 'b'))
         return g.op('Conv', *ins, kernel_shape=list(mod.kernel_size), pads=p)
-    if isinstance(mod, nn.MaxPool2d):
+    if t is nn.MaxPool2d:
         k = mod.kernel_size if isinstance(mod.kernel_size, int) else mod.kernel_size[0]
         s = mod.stride if isinstance(mod.stride, int) else mod.stride[0]
         if mod.padding not in (0, (0, 0)) or mod.dilation not in (1, (1, 1)) or mod.ceil_mode:
             raise UnsupportedLayer(f"{mod}: only unpadded max pooling is exported")
         return g.op('MaxPool', x, kernel_shape=[k, k], strides=[s, s])
-    if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+    if t in (nn.BatchNorm1d, nn.BatchNorm2d):
         sc, sh = folded_bn(mod)
         shape = (1, -1, 1, 1) if isinstance(mod, nn.BatchNorm2d) else (1, -1)
         return g.op('Add', g.op('Mul', x, g.const(sc.reshape(shape).numpy(), 'bn_scale')), g.const(sh.reshape(shape).numpy(), 'bn_shift'))
-    if isinstance(mod, QAct): return _activation(g, x, mod.abits, mod.tf_sign, mod.folded)
-    if isinstance(mod, nn.Identity): return x
-    if isinstance(mod, nn.Flatten): return g.op('Flatten', x, axis=1)
-    if isinstance(mod, nn.Linear):
+    if t is QAct: return _activation(g, x, mod.abits, mod.tf_sign, mod.folded)
+    if t is nn.Identity: return x
+    if t is nn.Flatten: return g.op('Flatten', x, axis=1)
+    if t in (nn.Linear, QLinear):
         ins = [x, _weights(g, mod) if isinstance(mod, QLinear) else g.const(mod.weight.detach().numpy(), 'w')]
         if mod.bias is not None: ins.append(g.const(mod.bias.detach().numpy(), 'b'))
         return g.op('Gemm', *ins, transB=1)
-    raise UnsupportedLayer(f"layer {type(mod).__name__} ({mod}) is not exported; the exporter knows the Appendix A layers")
+    raise UnsupportedLayer(f"layer {t.__name__} ({mod}) is not exported; the exporter knows the Appendix A layers "
+                           f"(qstudy's QConv2d, QLinear, QAct, and PyTorch's plain Conv2d, Linear, BatchNorm, MaxPool2d, ReLU)")
 
 def export_onnx(model,       # an Appendix A network (nn.Sequential), any bit widths
                 path=None,   # where to write the graph (atomically); None: only return it

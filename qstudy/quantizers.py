@@ -89,7 +89,8 @@ def quantize_act(x, bits: int, tf_sign=False, folded=False):
 # %% ../nbs/00_quantizers.ipynb #0672f6b4
 def surrogate_act(x, bits: int, folded=False):
     "The differentiable stand-in for `quantize_act`: hardtanh for sign, clamp to [0, 1] (or min(1, |x|)) for DoReFa."
-    if check_bits(bits) == 32 or bits > 1 and folded: return fold(x) if folded else F.relu(x)
+    if check_bits(bits) > 1 and folded: return fold(x)  # min(1, |x|) has no staircase: its own stand-in
+    if bits == 32: return F.relu(x)
     return F.hardtanh(x) if bits == 1 else x.clamp(0, 1)
 
 # %% ../nbs/00_quantizers.ipynb #cfaa74ba

@@ -10,7 +10,7 @@ __all__ = ['REGIME_ATTACKS', 'regime_settings', 'regime_variants', 'regime_attac
 import torch
 import torch.nn.functional as F
 from .config import profile as get_profile, config_hash, STAGE_VERSION
-from .training import train_model, model_record, train_settings
+from .training import train_model, model_record
 from .attacks import margin
 from .metrics import adversarial_examples, adversarial_config, attack_settings, stored_adversarial, wilson
 from .data import load
@@ -100,7 +100,7 @@ def regime_row(v, dataset, profile, seed, run_dir, x, y):
     st = logit_stats(model, x, y)
     n = len(st['margin'])
     row = dict(axis=v['axis'], value=v['value'], model=v['model'], width=v['overrides']['width'],
-               epochs=v['overrides']['epochs'], recipe=v['overrides'].get('recipe', train_settings(profile, dataset)['recipe']),
+               epochs=v['overrides']['epochs'], recipe=v['overrides']['recipe'],  # the base pins it
                acc=mrec['accuracy'], n_test=mrec['n_test'], n_stats=n,
                k_zero_ce=int(st['zero_ce'].sum()), k_zero_margin=int(st['zero_margin'].sum()),
                k_over17=int((st['margin'] > 17).sum()), margin_q=_quantiles(st['margin']), top_q=_quantiles(st['top']),

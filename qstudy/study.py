@@ -496,8 +496,9 @@ def deviations(profile, dataset, records, overrides=None, out_dir=None):
     from qstudy.training import train_settings
     tr = dict(train_settings(profile, dataset), **(overrides or {}))
     rec = next(iter(records.values()))
-    stop = (f"at most {tr['epochs']} epochs, stopped when the best validation accuracy has not risen by {tr['min_delta']} in "
-            f"{tr['patience']}" if 'patience' in tr else f"{tr['epochs']} epochs")
+    mean = f" (its mean over {tr['smooth']} epochs)" if tr.get('smooth', 1) > 1 else ''
+    stop = (f"at most {tr['epochs']} epochs, stopped when the best validation accuracy{mean} has not risen by {tr['min_delta']} "
+            f"in {tr['patience']} epochs" if 'patience' in tr else f"{tr['epochs']} epochs")
     lines = [f"- profile **{profile}**: width {tr['width']} of the paper's network, recipe {tr.get('recipe', 'qstudy')}, "
              f"{stop}, batch {tr['batch_size']}, Adam lr {tr['lr']} × {tr['lr_decay']} every {tr['lr_step']} epochs, "
              f"precision {tr['precision']}" + ran_precision(tr['precision'], records)]
