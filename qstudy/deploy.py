@@ -135,13 +135,14 @@ def from_uint8(p):
     return p.float() / 255
 
 class OnnxModel(nn.Module):
-    "A deployed graph run by onnxruntime, called like the PyTorch model: images in [0, 1] → logits (a tensor)."
+    "A deployed graph (a file, its bytes or an onnxruntime session) called like the PyTorch model: images in [0, 1] → logits."
     def __init__(self, graph, uint8_input=False):
         super().__init__()
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads, so.log_severity_level = torch.get_num_threads(), 3
-        self.session = ort.InferenceSession(graph, so, providers=['CPUExecutionProvider'])
+        self.session = graph if hasattr(graph, 'get_inputs') else ort.InferenceSession(
+            str(graph) if hasattr(graph, '__fspath__') else graph, so, providers=['CPUExecutionProvider'])
         self.input_name = self.session.get_inputs()[0].name  # Brevitas' or torch.onnx's graphs name it otherwise
         self.uint8_input = uint8_input
     def forward(self, x):

@@ -8,8 +8,9 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage',
            'diagnostics_stage', 'nav_links', 'report_page', 'run_report', 'report_parameters', 'timed_report',
            'record_stages', 'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser',
-           'trainer_kwargs', 'main', 'model_records', 'ran_precision', 'deviations', 'attack_deviations',
-           'blank_missing', 'yerr', 'save_figure', 'save_headline', 'class_names', 'pick_example', 'gallery']
+           'trainer_kwargs', 'main', 'load_factory', 'write_card', 'evaluate_command', 'model_records', 'ran_precision',
+           'deviations', 'attack_deviations', 'blank_missing', 'yerr', 'save_figure', 'save_headline', 'figure_html',
+           'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -22,7 +23,10 @@ from .config import (PROFILES, DATASETS, MODEL_NAMES, ENSEMBLE, PAPER_ATTACKS, P
 
 # %% ../nbs/10_study.ipynb #aad72861
 import qstudy
-NBS = Path(qstudy.__file__).resolve().parent.parent / 'nbs'  # report notebooks ship in the checkout
+# report notebooks: in a checkout (and an editable install) the nbs folder beside the package; a built wheel or a
+# plain `pip install .` carries copies in qstudy/reports (setup.py copies them at build time)
+NBS = next((d for d in (Path(qstudy.__file__).resolve().parent.parent / 'nbs', Path(qstudy.__file__).resolve().parent / 'reports')
+            if (d / 'report_accuracy.ipynb').exists()), Path(qstudy.__file__).resolve().parent / 'reports')
 # `needs`: the stages whose stored results the report reads; the study runs those stages first. `params`: the
 # report's own small defaults (for a standalone run) that the study replaces by None, i.e. the profile's numbers
 SECTIONS = {
@@ -175,7 +179,7 @@ def nav_links(section):
     if i + 1 < len(names): links.append(f"<a href='{names[i + 1]}.html'>{html.escape(SECTIONS[names[i + 1]]['title'])} →</a>")
     return '<nav>' + ' '.join(links) + '</nav>'
 
-def report_page(nb, section):
+def report_page(nb, section, title=None, nav=None):
     "The page a reader sees: the executed notebook's text, tables and figures, with code, parameters and warnings left out."
     import copy
     from nbconvert import HTMLExporter
@@ -185,9 +189,10 @@ def report_page(nb, section):
         if c.cell_type == 'code': c.outputs = [o for o in c.outputs if o.get('name') != 'stderr']
     body, _ = HTMLExporter(template_name='basic', exclude_input=True, exclude_input_prompt=True,
                            exclude_output_prompt=True).from_notebook_node(nb)
-    title = SECTIONS[section]['title']
+    title = title or SECTIONS[section]['title']
+    nav = nav_links(section) if nav is None else nav
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>qstudy — {html.escape(title)}</title>"
-            f"<style>{PAGE_CSS}</style></head><body>{nav_links(section)}{body}{nav_links(section)}</body></html>")
+            f"<style>{PAGE_CSS}</style></head><body>{nav}{body}{nav}</body></html>")
 
 def run_report(section, params, out_dir, quiet=False):
     "Execute one section's report notebook into `out_dir` (notebook + HTML), atomically; return its headline."
@@ -421,6 +426,19 @@ def parser():
         if name == 'study':
             s.add_argument('--attack-batch', type=int, help="points attacked at once (default: the device's; part of each result's hash)")
             s.add_argument('--sections', nargs='+', help='subset of: ' + ' '.join(SECTIONS))
+    e = sub.add_parser('evaluate', help='evaluate your own model (any nn.Module returning logits): JSON and a robustness card')
+    e.add_argument('--model', required=True, help="pkg.module:factory or path/to/file.py:factory, a callable returning the model")
+    e.add_argument('--weights', help='a state_dict saved with torch.save, loaded into the model strictly')
+    e.add_argument('--reference', help='the float counterpart, as --model')
+    e.add_argument('--reference-weights', help='its state_dict')
+    e.add_argument('--onnx', help='the same model as deployed: an ONNX file (agreement, replay, Square on the graph)')
+    e.add_argument('--dataset', required=True, help=f"one of {', '.join(DATASETS)} (its test split)")
+    e.add_argument('--n', type=int, default=500, help='test points (default 500)')
+    e.add_argument('--eps', type=float, default=0.03, help='L∞ radius on images in [0, 1] (default 0.03)')
+    e.add_argument('--budget', default='quick', help='quick or paper (default quick)')
+    e.add_argument('--seed', type=int, default=0)
+    e.add_argument('--out', default='evaluation', help='folder for evaluation.json and card.html (default ./evaluation)')
+    e.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
 def trainer_kwargs(a):
@@ -471,6 +489,9 @@ def main(argv=None):
                 name, s = model_seed(m, a.seed)
                 f = ship_model(model_record(name, ds, a.profile, s, run_dir), run_dir, a.dest)
                 print(f"{m:6s} {f} ({f.with_suffix('.qsw').stat().st_size / 1e3:.0f} kB)")
+        elif a.cmd == 'evaluate':
+            print(evaluate_command(a.model, a.dataset, a.weights, a.reference, a.reference_weights, a.onnx, a.n, a.eps,
+                                   a.budget, a.seed, a.out, a.quiet))
         else:
             study(a.profile, a.dataset, a.sections, a.models, a.run_dir, a.reports_dir, a.seed, a.quiet,
                   trainer_kwargs(a), a.lock_timeout, a.accelerator, a.attack_batch)
@@ -479,6 +500,62 @@ def main(argv=None):
     except (InputError, store.StoreLocked) as e:
         sys.stderr.write(f"qstudy: error: {e}\n"); return 2
     return 0
+
+# %% ../nbs/10_study.ipynb #5ebc900c
+def load_factory(spec: str,        # 'pkg.module:factory' or 'path/to/file.py:factory'
+                 weights=None):    # a state_dict file, loaded strictly
+    "The model `spec`'s factory builds, with `weights` loaded, in eval mode; InputError on anything that does not fit."
+    import importlib, importlib.util, torch
+    mod_name, _, fn = spec.partition(':')
+    if not fn: raise InputError(f"--model {spec!r}: expected pkg.module:factory or path/to/file.py:factory")
+    try:
+        if mod_name.endswith('.py'):
+            if not Path(mod_name).is_file(): raise InputError(f"--model {spec!r}: no file {mod_name}")
+            s = importlib.util.spec_from_file_location(Path(mod_name).stem, mod_name)
+            mod = importlib.util.module_from_spec(s); s.loader.exec_module(mod)
+        else: mod = importlib.import_module(mod_name)
+    except InputError: raise
+    except Exception as e: raise InputError(f"--model {spec!r}: {mod_name} does not import ({type(e).__name__}: {e})") from None
+    if not callable(getattr(mod, fn, None)): raise InputError(f"--model {spec!r}: {mod_name} has no callable {fn!r}")
+    model = getattr(mod, fn)()
+    if not isinstance(model, torch.nn.Module): raise InputError(f"--model {spec!r}: {fn}() returned a {type(model).__name__}, not a torch.nn.Module")
+    if weights:
+        if not Path(weights).is_file(): raise InputError(f"--weights {weights!r}: no such file")
+        try: sd = torch.load(weights, map_location='cpu', weights_only=True)
+        except Exception as e: raise InputError(f"--weights {weights!r}: not a state_dict torch can read ({type(e).__name__})") from None
+        try: model.load_state_dict(sd.get('state_dict', sd) if isinstance(sd, dict) else sd)
+        except Exception as e: raise InputError(f"--weights {weights!r} do not fit {spec}: {str(e).splitlines()[0]}") from None
+    return model.eval()
+
+def write_card(out_dir, quiet=True):
+    "Execute the robustness card (report_card.ipynb) on out_dir/evaluation.json into out_dir/card.ipynb and card.html."
+    import papermill as pm, nbformat
+    out_dir = Path(out_dir).resolve()
+    tmp = out_dir / '.card.running.ipynb'
+    pm.execute_notebook(str(NBS / 'report_card.ipynb'), str(tmp), cwd=str(out_dir), parameters=dict(out_dir=str(out_dir)),
+                        progress_bar=False, log_output=False, kernel_name='python3')
+    nb = nbformat.read(tmp, as_version=4)
+    store.atomic_write(out_dir / 'card.html', lambda p: Path(p).write_text(report_page(nb, None, 'robustness card', '')))
+    os.replace(tmp, out_dir / 'card.ipynb')
+    return out_dir / 'card.html'
+
+def evaluate_command(model, dataset, weights=None, reference=None, reference_weights=None, onnx=None, n=500, eps=0.03,
+                     budget='quick', seed=0, out='evaluation', quiet=False):
+    "`qstudy evaluate`: evaluate the model a factory builds on a dataset's test split; write the JSON, examples and card."
+    from qstudy.config import check_choice
+    check_choice('dataset', dataset, DATASETS)
+    if onnx and not Path(onnx).is_file(): raise InputError(f"--onnx {onnx!r}: no such file")
+    if n < 1: raise InputError(f"--n {n}: must be ≥ 1")
+    m = load_factory(model, weights)
+    ref = load_factory(reference, reference_weights) if reference else None
+    from qstudy.evaluation import evaluate
+    import torch
+    ev = evaluate(m, dataset, reference=ref, deployed=onnx, eps=eps, budget=budget, seed=seed, n=n, progress=not quiet)
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    d = ev.to_dict(); d['model'] = dict(factory=model, weights=weights, reference=reference, onnx=onnx, dataset=dataset)
+    store.save_json(d, out / 'evaluation.json', sort_keys=False)   # RobustBench's fields first, as to_dict orders them
+    if ev.examples: store.atomic_write(out / 'examples.pt', lambda p: torch.save(ev.examples, p))
+    return write_card(out, quiet)
 
 # %% ../nbs/10_study.ipynb #29bbdc46
 def model_records(models, dataset, profile, seed, run_dir, overrides=None):
@@ -545,6 +622,19 @@ def save_headline(out_dir, section, headline, **extra):
     "Record a section's one-line headline (and any numbers) for the index; no-op without out_dir."
     print('headline:', headline)
     if out_dir: store.save_json(dict(section=section, headline=headline, **extra), Path(out_dir) / f'{section}.json')
+
+def figure_html(fig,        # a matplotlib figure
+                alt: str,   # what it shows, for a reader who cannot see it
+                caption: str):  # what it shows, n, and how to read it
+    "The figure as an HTML <figure> with alt text and a caption (what a page shows; nbconvert's own image has no alt)."
+    import base64, io
+    from IPython.display import HTML
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=110, bbox_inches='tight')
+    import matplotlib.pyplot as plt; plt.close(fig)
+    src = base64.b64encode(buf.getvalue()).decode()
+    return HTML(f"<figure><img src='data:image/png;base64,{src}' alt='{html.escape(alt, quote=True)}'>"
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
 
 # %% ../nbs/10_study.ipynb #a6619df3
 def class_names(dataset):

@@ -78,14 +78,16 @@ def test_new_attacks_on_quantized_model(smoke, name):
 def test_bpda_gradient_on_a_weight_only_model_is_the_models_own(tmp_path_factory):
     "Weights are constants of the input: BPDA's shadow of a weight-only model computes the model and its exact gradient."
     from qstudy.attacks import input_grad
-    from qstudy.quantizers import full_precision_shadow
+    from qstudy.quantizers import shadow
     model, _ = train_model('w2a32', 'digits', 'smoke', run_dir=tmp_path_factory.mktemp('w'), progress=False, epochs=1)
     x, y = load('digits', 'test')
     x, y = x[:32], y[:32]
     ce = lambda z: torch.nn.functional.cross_entropy(z, y, reduction='none')
     g_model, _ = input_grad(model.eval(), x, ce)
-    g_shadow, _ = input_grad(full_precision_shadow(model).eval(), x, ce)
+    sh = shadow(model, x)
+    g_shadow, _ = input_grad(sh.model.eval(), x, ce)
     assert torch.equal(g_model, g_shadow) and g_model.abs().sum() > 0
+    assert 'only its weights are quantized' in sh.backward   # and the attack says it followed the model's own gradient
 
 def test_bpda_keeps_the_first_iterate_that_fools_the_real_model(smoke):
     """BPDA's bookkeeping: a point fooled within k steps keeps that iterate, so allowing more steps leaves it

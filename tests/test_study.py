@@ -265,3 +265,23 @@ def test_report_computes_nothing(smoke, section, monkeypatch, request):
     sh = CaptureShell()
     sh.run_all(nb, exc_stop=True)
     assert any(o.get('output_type') == 'display_data' and 'image/png' in o.get('data', {}) for c in nb.cells for o in c.get('outputs', []))
+
+def test_a_built_wheel_carries_the_report_notebooks(tmp_path):
+    "pip install . (not editable) gets the report notebooks as package data: the study finds them beside the package."
+    import subprocess, sys, zipfile
+    from conftest import REPO, BIN
+    build = tmp_path / 'src'
+    shutil.copytree(REPO, build, ignore=shutil.ignore_patterns('.venv', 'runs', 'reports', '.git', '__pycache__', 'build', '*.egg-info'))
+    r = subprocess.run([str(BIN / 'pip'), 'wheel', '--no-deps', '--no-build-isolation', '-q', '.', '-w', str(tmp_path / 'whl')],
+                       cwd=build, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    wheel = next((tmp_path / 'whl').glob('*.whl'))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f'qstudy/reports/{p.name}' for p in (REPO / 'nbs').glob('report_*.ipynb')} <= set(names)
+    zipfile.ZipFile(wheel).extractall(tmp_path / 'site')
+    # from the unpacked wheel alone (no checkout beside it), the report folder is the package's own
+    code = "import qstudy.study as s; print(s.NBS); print(sorted(s.report_parameters('accuracy')))"
+    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True,
+                       env={**os.environ, 'PYTHONPATH': str(tmp_path / 'site')})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines()[0] == str(tmp_path / 'site' / 'qstudy' / 'reports') and 'run_dir' in r.stdout
