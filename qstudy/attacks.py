@@ -7,8 +7,9 @@ __all__ = ['ATTACKS', 'OWN', 'margin', 'cw_loss', 'zoo_loss', 'is_adversarial', 
            'adam_state', 'adam_step', 'input_grad', 'batched_logits', 'fd_derivatives', 'Adversarial', 'AttackResult',
            'Counted', 'autograd_direction', 'spsa_direction', 'sign_rule', 'adam_rule', 'cross_entropy', 'neg_margin',
            'bounded', 'fgsm', 'bim', 'spsa_grad', 'spsa', 'const_search', 'cwl2', 'zoo', 'p_selection', 'square',
-           'bpda', 'dlr', 'tempered', 'jacobian_singular_values', 'njs_beta', 'hns_beta', 'uniform_start', 'pgd_margin',
-           'pgd_tempered', 'apgd_rule', 'apgd_dlr', 'Flags', 'autoattack', 'frozen', 'run_attack', 'attack']
+           'counted_shadow', 'bpda', 'dlr', 'tempered', 'jacobian_singular_values', 'njs_beta', 'hns_beta',
+           'uniform_start', 'pgd_margin', 'pgd_tempered', 'apgd_rule', 'apgd_dlr', 'Flags', 'autoattack', 'frozen',
+           'run_attack', 'attack']
 
 # %% ../nbs/04_attacks.ipynb #6c30fe60
 import math, contextlib, logging
@@ -307,9 +308,15 @@ def square(model, x, y, eps=0.03, queries=1000, p_init=0.8, gen=None):
         x_best[act[better]], loss[act[better]], step[act[better]] = x_new[better], l_new[better], i + 1
     return Adversarial(x_best, step)
 
+def counted_shadow(model, x, surrogate=None):
+    "BPDA's shadow of `model` (quantizers.shadow); when `model` is Counted, its gradient queries count into the same tally."
+    if not isinstance(model, Counted): return shadow(model, x, surrogate)
+    sh = shadow(model.model, x, surrogate)   # finding what to smooth costs forwards that are not the attack's
+    return sh.__class__(Counted(sh.model, model.tally), sh.backward)
+
 def bpda(model, x, y, eps=0.03, steps=100, step_size=0.001, gen=None, surrogate=None):
     "BPDA: sign steps on the gradient of the model's shadow (or `surrogate`); per point the first iterate that fools the real model."
-    sh = shadow(model, x, surrogate)
+    sh = counted_shadow(model, x, surrogate)
     return bounded(model, x, y, eps, steps, autograd_direction(sh.model, cross_entropy),
                    sign_rule(step_size), keep='first')._replace(backward=sh.backward)
 
@@ -399,7 +406,7 @@ def apgd_rule(x, eps, steps, seen, rho=0.75):
 
 def apgd_dlr(model, x, y, eps=0.03, steps=100, rho=0.75, gen=None, surrogate=None):
     "APGD on the DLR loss through the BPDA shadow, from a random corner-scaled start; the first iterate that fools the model."
-    sh = shadow(model, x, surrogate)
+    sh = counted_shadow(model, x, surrogate)
     base, seen = autograd_direction(sh.model, dlr), {}
     def direction(x_adv, y):
         g, z = base(x_adv, y)

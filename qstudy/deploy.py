@@ -4,15 +4,17 @@
 
 # %% auto #0
 __all__ = ['OPSET', 'CORTEX', 'UnsupportedLayer', 'weight_levels', 'folded_bn', 'Graph', 'export_onnx', 'integer_initializers',
-           'uint8_pixels', 'from_uint8', 'OnnxModel', 'footprint', 'deployed_graph', 'agreement', 'deployment_config',
-           'stored_sets', 'deployment_rows', 'deployment_result']
+           'uint8_pixels', 'from_uint8', 'OnnxModel', 'model_footprint', 'graph_footprint', 'footprint',
+           'deployed_graph', 'agreement', 'deployment_config', 'stored_sets', 'deployment_rows', 'deployment_result']
 
 # %% ../nbs/07b_deploy.ipynb #ef59f7a5
+import math
 import numpy as np
 import torch
 from torch import nn
 from .config import InputError
 from .quantizers import QConv2d, QLinear, QAct
+from .models import model_device
 
 # %% ../nbs/07b_deploy.ipynb #804863bb
 OPSET = 17
@@ -144,6 +146,7 @@ class OnnxModel(nn.Module):
         self.session = graph if hasattr(graph, 'get_inputs') else ort.InferenceSession(
             str(graph) if hasattr(graph, '__fspath__') else graph, so, providers=['CPUExecutionProvider'])
         self.input_name = self.session.get_inputs()[0].name  # Brevitas' or torch.onnx's graphs name it otherwise
+        self.graph = None if hasattr(graph, 'get_inputs') else graph   # a file or bytes (a session does not give its graph back)
         self.uint8_input = uint8_input
     def forward(self, x):
         xin = from_uint8(uint8_pixels(x)) if self.uint8_input else x
@@ -153,26 +156,56 @@ class OnnxModel(nn.Module):
 # %% ../nbs/07b_deploy.ipynb #d723acdb
 CORTEX = {'Cortex-M4 (1 MB flash, 256 KB RAM)': (1 << 20, 256 << 10), 'Cortex-M7 (2 MB flash, 512 KB RAM)': (2 << 20, 512 << 10)}
 
-def footprint(name, dataset, width):
-    "Weight bytes at the weights' bit width and peak activation bytes at the activations' (the image at 8 bits); dict."
-    from qstudy.models import build_model
-    from qstudy.config import model_bits
-    model = build_model(name, dataset, width).eval()
-    wbits, abits = model_bits(name)
+def _weight_bits(mod):
+    "The bit width `mod` stores its weights at: qstudy's wbits, Brevitas' weight quantizer, torch.ao's (8), else 32."
+    if isinstance(mod, (QConv2d, QLinear)): return mod.wbits
+    wq = getattr(mod, 'weight_quant', None)
+    if getattr(wq, 'is_quant_enabled', False): return int(round(float(wq.bit_width())))
+    return 8 if hasattr(mod, 'weight_fake_quant') else 32
+
+def _act_bits(mod):
+    "The bit width of what `mod` outputs, where it quantizes (qstudy's QAct, Brevitas' activation quantizer); else None."
+    if isinstance(mod, QAct): return mod.abits
+    aq = getattr(mod, 'act_quant', None)
+    if getattr(aq, 'is_quant_enabled', False): return int(round(float(aq.bit_width())))
+    return None
+
+def model_footprint(model,                  # any nn.Module returning logits
+                    input_shape=(3, 32, 32)):  # one input, without the batch dimension (read at 8 bits: pixels)
+    "Weight bytes at each layer's stored bit width and peak activation bytes (a block reads its input, writes its output); dict."
     flash = 0.
     for mod in model.modules():
-        if isinstance(mod, (QConv2d, QLinear)): flash += mod.weight.numel() * mod.wbits / 8
-        elif isinstance(mod, (nn.Conv2d, nn.Linear)): flash += sum(p.numel() for p in mod.parameters()) * 4
+        if isinstance(mod, (nn.Conv2d, nn.Linear)):   # qstudy's, Brevitas' and torch.ao's layers are subclasses
+            flash += mod.weight.numel() * _weight_bits(mod) / 8 + (mod.bias.numel() * 4 if mod.bias is not None else 0)
         elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)): flash += 2 * mod.num_features * 4   # folded scale, shift
-    sizes, hooks = [3 * 32 * 32 * 8 / 8], []
-    for mod in model.modules():
-        if isinstance(mod, QAct): hooks.append(mod.register_forward_hook(lambda m, i, o: sizes.append(o[0].numel() * m.abits / 8)))
-    with torch.no_grad(): model(torch.zeros(1, 3, 32, 32))
-    for h in hooks: h.remove()
-    # a block reads its input and writes its output (pooling fused into the convolution, accumulators streamed)
-    ram = max(a + b for a, b in zip(sizes, sizes[1:]))
-    return dict(model=name, width=width, weight_bytes=int(flash), activation_bytes=int(ram),
-                **{k: flash <= f and ram <= r for k, (f, r) in CORTEX.items()})
+    sizes, hooks = [math.prod(input_shape)], []
+    quantized = [m for m in model.modules() if _act_bits(m) is not None]
+    # where the model quantizes its activations, those are what a device keeps; elsewhere every layer's float output
+    watched = quantized or [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.ReLU))]
+    for mod in watched:
+        bits = _act_bits(mod) or 32
+        hooks.append(mod.register_forward_hook(lambda m, i, o, b=bits: sizes.append(torch.as_tensor(o)[0].numel() * b / 8)))
+    was = model.training; model.eval()
+    try:
+        with torch.no_grad(): model(torch.zeros(1, *input_shape, device=model_device(model)))
+    finally:
+        for h in hooks: h.remove()
+        model.train(was)
+    ram = max(a + b for a, b in zip(sizes, sizes[1:])) if len(sizes) > 1 else sizes[0]
+    return dict(weight_bytes=int(flash), activation_bytes=int(ram), **{k: flash <= f and ram <= r for k, (f, r) in CORTEX.items()})
+
+def graph_footprint(graph):
+    "Weight bytes of an ONNX graph (file or bytes): its initializers at their stored types; activations are not read from it."
+    import onnx
+    from onnx import helper
+    m = onnx.load(graph) if not isinstance(graph, (bytes, bytearray)) else onnx.load_from_string(bytes(graph))
+    size = sum(math.prod(t.dims) * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize for t in m.graph.initializer)
+    return dict(weight_bytes=int(size), activation_bytes=None)
+
+def footprint(name, dataset, width):
+    "`model_footprint` of one of the nine models at `width` (untrained: the sizes do not depend on the weights)."
+    from qstudy.models import build_model
+    return dict(model=name, width=width, **model_footprint(build_model(name, dataset, width).eval()))
 
 # %% ../nbs/07b_deploy.ipynb #8289b0e0
 def deployed_graph(model_name, dataset, profile='smoke', seed=0, run_dir=None, train_overrides=None):

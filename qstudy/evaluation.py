@@ -18,7 +18,7 @@ from .models import model_device
 from .attacks import ATTACKS, run_attack, frozen
 from .metrics import wilson
 from .diagnostics import gradient_checks
-from .deploy import OnnxModel, uint8_pixels, from_uint8
+from .deploy import OnnxModel, uint8_pixels, from_uint8, model_footprint, graph_footprint, CORTEX
 
 # %% ../nbs/07d_evaluate.ipynb #ad1fa5ea
 SCHEMA = 'qstudy.evaluation/1'
@@ -116,6 +116,7 @@ class Evaluation:
     reference: dict = None         # the reference model's own evaluation (to_dict)
     transfer: dict = None          # from_reference, to_reference: BIM examples of one, accuracy of the other
     deployed: dict = None          # agreement, clean, replay per attack (float and uint8), square on the graph
+    footprint: dict = None         # weight and peak activation bytes at the stored bit widths (model_footprint / graph_footprint)
     summary: str = ''              # the answer in prose (what a card opens with)
     examples: dict = field(default=None, repr=False)  # a few points the worst case broke (tensors; not in the JSON)
     def to_dict(self):
@@ -245,6 +246,8 @@ def evaluate(model,               # any torch.nn.Module returning logits (or an 
         ev.transfer = transfer_both_ways(model, reference, x, y, plan['always']['bim'], seed, runs)
     if deployed is not None: ev.deployed = replay(_as_graph(deployed), x, y, pred, runs, plan, seed)
     ev.examples = broken_examples(x, y, ok, idx, runs, model, examples)
+    ev.footprint = (graph_footprint(model.graph) if isinstance(model, OnnxModel) and getattr(model, 'graph', None) is not None
+                    else None if isinstance(model, OnnxModel) else model_footprint(model, tuple(x.shape[1:])))
     ev.summary = summary(ev)
     import qstudy
     ev.runtime = dict(seconds=time.time() - t0, device=str(dev), torch=torch.__version__, qstudy=qstudy.__version__,

@@ -95,6 +95,7 @@ def test_int8_onnx_graph_is_evaluated_gradient_free_and_by_transfer(digits, floa
     e = evaluate(g, (xt, yt), reference=float_cnn, eps=EPS, n=N)
     assert e.clean['accuracy'] > 0.8 and 'no gradient' in e.masking['verdict']
     assert set(e.attacks) == {'square'} and {'fgsm', 'bim', 'pgd_margin', 'bpda'} <= set(e.skipped)
+    assert 0 < e.footprint['weight_bytes'] < 16 * 64 * 10 * 2   # int8 weights: about a quarter of the float ones
     assert e.transfer['from_reference']['n'] == N and 'no autograd gradient' in e.transfer['to_reference']['skipped']
     d = evaluate(float_cnn, (xt, yt), deployed=str(i8), eps=EPS, n=N).deployed
     assert d['agreement']['accuracy'] > 0.9 and set(d['replay']) >= {'bim', 'worst case'} and d['square_on_graph']['n'] == N
