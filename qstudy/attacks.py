@@ -6,8 +6,8 @@
 __all__ = ['ATTACKS', 'OWN', 'margin', 'cw_loss', 'zoo_loss', 'is_adversarial', 'project_linf', 'to_tanh', 'from_tanh',
            'adam_state', 'adam_step', 'input_grad', 'batched_logits', 'fd_derivatives', 'Adversarial', 'AttackResult',
            'Counted', 'autograd_direction', 'spsa_direction', 'sign_rule', 'adam_rule', 'cross_entropy', 'neg_margin',
-           'bounded', 'fgsm', 'bim', 'spsa_grad', 'spsa', 'const_search', 'cwl2', 'zoo', 'p_selection', 'square',
-           'counted_shadow', 'bpda', 'dlr', 'tempered', 'jacobian_singular_values', 'njs_beta', 'hns_beta',
+           'bounded', 'counted_shadow', 'through', 'fgsm', 'bim', 'spsa_grad', 'spsa', 'const_search', 'cwl2', 'zoo',
+           'p_selection', 'square', 'bpda', 'dlr', 'tempered', 'jacobian_singular_values', 'njs_beta', 'hns_beta',
            'uniform_start', 'pgd_margin', 'pgd_tempered', 'apgd_rule', 'apgd_dlr', 'Flags', 'autoattack', 'frozen',
            'run_attack', 'attack']
 
@@ -177,14 +177,31 @@ def bounded(model,        # the model judged
     return Adversarial(kept, step)
 
 # %% ../nbs/04_attacks.ipynb #cc2a8224
-def fgsm(model, x, y, eps=0.03, gen=None):
-    "Fast gradient sign method: one step of eps along the sign of the cross-entropy gradient."
-    return bounded(model, x, y, eps, 1, autograd_direction(model, cross_entropy), sign_rule(eps))
+def counted_shadow(model, x, surrogate=None):
+    "BPDA's shadow of `model` (quantizers.shadow); when `model` is Counted, its gradient queries count into the same tally."
+    if not isinstance(model, Counted): return shadow(model, x, surrogate)
+    sh = shadow(model.model, x, surrogate)   # finding what to smooth costs forwards that are not the attack's
+    return sh.__class__(Counted(sh.model, model.tally), sh.backward)
+
+def through(model, x, backward='own', surrogate=None):
+    "(the model a gradient attack differentiates, what it is in words): the model itself ('own'), or BPDA's shadow ('shadow')."
+    if backward == 'own':
+        if surrogate is not None: raise InputError("surrogate= is for backward='shadow' (BPDA's stand-in), not the model's own gradient")
+        return model, ''
+    sh = counted_shadow(model, x, surrogate)
+    return sh.model, sh.backward
+
+def fgsm(model, x, y, eps=0.03, gen=None, backward='own', surrogate=None):
+    "Fast gradient sign method: one step of eps along the sign of the cross-entropy gradient (of the model, or its shadow)."
+    g, bw = through(model, x, backward, surrogate)
+    return bounded(model, x, y, eps, 1, autograd_direction(g, cross_entropy), sign_rule(eps))._replace(backward=bw)
 
 def bim(model, x, y, eps=0.03, steps=100, step_size=0.0003, gen=None,
-        losses: list = None):  # (diagnostics) collects the mean loss at each step
+        losses: list = None,  # (diagnostics) collects the mean loss at each step
+        backward='own', surrogate=None):  # whose gradient: the model's own, or BPDA's shadow (its surrogate)
     "Basic iterative method: `steps` sign steps of `step_size`, projected to the eps-ball (no random start); the last iterate."
-    return bounded(model, x, y, eps, steps, autograd_direction(model, cross_entropy), sign_rule(step_size), losses=losses)
+    g, bw = through(model, x, backward, surrogate)
+    return bounded(model, x, y, eps, steps, autograd_direction(g, cross_entropy), sign_rule(step_size), losses=losses)._replace(backward=bw)
 
 # %% ../nbs/04_attacks.ipynb #b2d40185
 @torch.no_grad()
@@ -308,12 +325,6 @@ def square(model, x, y, eps=0.03, queries=1000, p_init=0.8, gen=None):
         x_best[act[better]], loss[act[better]], step[act[better]] = x_new[better], l_new[better], i + 1
     return Adversarial(x_best, step)
 
-def counted_shadow(model, x, surrogate=None):
-    "BPDA's shadow of `model` (quantizers.shadow); when `model` is Counted, its gradient queries count into the same tally."
-    if not isinstance(model, Counted): return shadow(model, x, surrogate)
-    sh = shadow(model.model, x, surrogate)   # finding what to smooth costs forwards that are not the attack's
-    return sh.__class__(Counted(sh.model, model.tally), sh.backward)
-
 def bpda(model, x, y, eps=0.03, steps=100, step_size=0.001, gen=None, surrogate=None):
     "BPDA: sign steps on the gradient of the model's shadow (or `surrogate`); per point the first iterate that fools the real model."
     sh = counted_shadow(model, x, surrogate)
@@ -355,19 +366,22 @@ def uniform_start(x, eps, gen):
     return (torch.rand(x.shape, generator=gen, device=x.device) * 2 - 1) * eps
 
 def pgd_margin(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, gen=None,
-               keep='first'):  # 'first' iterate that fools the model, or the 'last' (BIM's rule, for a like-for-like control)
+               keep='first',    # 'first' iterate that fools the model, or the 'last' (BIM's rule, for a like-for-like control)
+               backward='own', surrogate=None):  # as in `bim`
     "PGD on the margin loss: sign steps from a random start; per point the iterate `keep` says."
+    g, bw = through(model, x, backward, surrogate)
     start = uniform_start(x, eps, gen) if random_start else None
-    return bounded(model, x, y, eps, steps, autograd_direction(model, neg_margin), sign_rule(step_size), start, keep=keep)
+    return bounded(model, x, y, eps, steps, autograd_direction(g, neg_margin), sign_rule(step_size), start, keep=keep)._replace(backward=bw)
 
 def pgd_tempered(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, scaling='hns', gen=None,
-                 keep='first'):  # as in `pgd_margin`
+                 keep='first', backward='own', surrogate=None):  # as in `pgd_margin`
     "PGD++: PGD on the cross-entropy of temperature-scaled logits, β per point by NJS or HNS on the clean point."
-    with torch.no_grad(): z = model(x)
-    beta = (njs_beta(model, x) if scaling == 'njs' else hns_beta(z)).detach()
+    g, bw = through(model, x, backward, surrogate)
+    with torch.no_grad(): z = g(x)
+    beta = (njs_beta(g, x) if scaling == 'njs' else hns_beta(z)).detach()   # the temperature of the logits it differentiates
     start = uniform_start(x, eps, gen) if random_start else None
-    return bounded(model, x, y, eps, steps, autograd_direction(model, tempered(cross_entropy, beta)), sign_rule(step_size),
-                   start, keep=keep)
+    return bounded(model, x, y, eps, steps, autograd_direction(g, tempered(cross_entropy, beta)), sign_rule(step_size),
+                   start, keep=keep)._replace(backward=bw)
 
 # %% ../nbs/04_attacks.ipynb #8a46ad23
 def apgd_rule(x, eps, steps, seen, rho=0.75):
@@ -404,10 +418,11 @@ def apgd_rule(x, eps, steps, seen, rho=0.75):
     rule.step_size = eta   # (tests) the per-point step size
     return rule
 
-def apgd_dlr(model, x, y, eps=0.03, steps=100, rho=0.75, gen=None, surrogate=None):
+def apgd_dlr(model, x, y, eps=0.03, steps=100, rho=0.75, gen=None,
+             backward='shadow', surrogate=None):  # through BPDA's shadow (default), or the model's 'own' gradient (as the official)
     "APGD on the DLR loss through the BPDA shadow, from a random corner-scaled start; the first iterate that fools the model."
-    sh = counted_shadow(model, x, surrogate)
-    base, seen = autograd_direction(sh.model, dlr), {}
+    g, bw = through(model, x, backward, surrogate)
+    base, seen = autograd_direction(g, dlr), {}
     def direction(x_adv, y):
         g, z = base(x_adv, y)
         seen['loss'] = dlr(z, y)
@@ -415,7 +430,7 @@ def apgd_dlr(model, x, y, eps=0.03, steps=100, rho=0.75, gen=None, surrogate=Non
     t = torch.rand(x.shape, generator=gen, device=x.device) * 2 - 1
     start = eps * t / t.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))  # as the official start
     return bounded(model, x, y, eps, steps, direction, apgd_rule(x, eps, steps, seen, rho), start, keep='first')._replace(
-        backward=sh.backward)
+        backward=bw)
 
 # %% ../nbs/04_attacks.ipynb #0943a52b
 class Flags(logging.Handler):
@@ -480,8 +495,9 @@ def run_attack(name: str,       # a key of ATTACKS
                **overrides):    # parameters replacing the preset's
     "Attack `name` on the batch (x, y), on the model's device: an AttackResult (examples, success, kept step, evaluations per point)."
     p = attack_params(name, preset, **overrides)
-    if ATTACKS[name]['backward'] == 'shadow': p['surrogate'] = surrogate
-    elif surrogate is not None: raise InputError(f"surrogate= is for an attack through BPDA's shadow (bpda, apgd_dlr), not {name!r}")
+    if ATTACKS[name]['backward'] == 'shadow' and p.get('backward', 'shadow') == 'shadow' or p.get('backward') == 'shadow':
+        p['surrogate'] = surrogate
+    elif surrogate is not None: raise InputError(f"surrogate= is for an attack through BPDA's shadow (bpda, apgd_dlr, or backward='shadow'), not {name!r}")
     dev = model_device(model)
     gen = torch.Generator(device=dev).manual_seed(seed)
     x, y, counted = x.to(dev), y.to(dev), Counted(model)
@@ -489,7 +505,7 @@ def run_attack(name: str,       # a key of ATTACKS
         adv = ATTACKS[name]['fn'](counted, x, y, gen=gen, **p)
         with torch.no_grad(): success = model(adv.x).argmax(1) != y
     return AttackResult(adv.x.detach(), success, adv.step, counted.tally[0] / max(1, len(x)), adv.flags,
-                        adv.backward or ATTACKS[name]['backward'])
+                        adv.backward or (OWN if p.get('backward') == 'own' else ATTACKS[name]['backward']))
 
 def attack(name, model, x, y, preset='paper', seed=0, **overrides):
     "Adversarial examples for the batch (x, y) with attack `name`: `run_attack(...).x_adv`."

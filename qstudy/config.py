@@ -199,11 +199,12 @@ PRESETS = freeze({
 PAPER_ATTACKS = ('fgsm', 'bim', 'cwl2', 'spsa', 'zoo')  # the paper's five; the study's paper sections run these
 POSITIVE_INT = ('steps', 'binary_search_steps', 'samples', 'coords', 'queries', 'iters')
 POSITIVE = ('step_size', 'lr', 'delta', 'h', 'p_init', 'rho')
-CHOICES = dict(version=('standard', 'apgd'), keep=('first', 'last'))
+CHOICES = dict(version=('standard', 'apgd'), keep=('first', 'last'), backward=('own', 'shadow'))
 NON_NEGATIVE = ('eps', 'initial_const', 'confidence')
 # settable but not in the preset, so that a preset's parameters (and the hashes naming their results) stay as they
 # were: which iterate the margin / tempered PGDs keep ('first' that fools, their default; 'last', as BIM)
-OPTIONAL = {a: ('keep',) for a in ('pgd_margin', 'pgd_njs', 'pgd_hns')}
+# the model's 'own' gradient or BPDA's 'shadow' for every gradient attack (the strongest evaluation runs both)
+OPTIONAL = {**{a: ('keep', 'backward') for a in ('pgd_margin', 'pgd_njs', 'pgd_hns')}, **{a: ('backward',) for a in ('fgsm', 'bim', 'apgd_dlr')}}
 
 def attack_params(name,            # a key of PRESETS
                   preset='paper',  # 'paper' or 'authors_code'
@@ -305,8 +306,9 @@ def recipe_name(recipe='qstudy'):
 # %% ../nbs/00_config.ipynb #06cbbc85
 # bump a stage's number when its code changes the numbers it stores; downstream artifacts carry upstream hashes.
 # models 2: recipes, per-model seeds, plateau stopping, an epoch-seeded sampler (a resumed run is the same run)
+# strongest 2: every gradient attack on both backward passes (the model's own and BPDA's shadow), and their duel
 STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=1, ensemble=1,
-                            strongest=1, deploy=1, regime=1))
+                            strongest=2, deploy=1, regime=1))
 
 def package_dir() -> Path:
     "The folder of the installed qstudy package."

@@ -129,7 +129,7 @@ class AttackRun(L.LightningModule):
         if start < 0: return None
         with torch.enable_grad(): r = attack_chunk(name, self.model, x, y, int(start), batch, seed, params)
         if self.progress: self.progress(len(r.x_adv))
-        return int(start), AttackResult(r.x_adv.cpu(), r.success.cpu(), r.step.cpu(), r.evaluations, r.flags)
+        return int(start), AttackResult(r.x_adv.cpu(), r.success.cpu(), r.step.cpu(), r.evaluations, r.flags, r.backward)
 
 def distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kwargs, progress=None):
     "(every chunk's AttackResult in order, this process's rank): the chunks split across Lightning's ranks and gathered."
@@ -189,6 +189,7 @@ def adversarial_examples(model_name, attack_name, dataset=None, profile='smoke',
         pred_adv = predict(model, x_adv)
         rec = dict(robustness(model, x, y, x_adv, pred_adv), model_name=model_name, attack=attack_name, dataset=dataset,
                    profile=profile, seconds=round(time.time() - t0, 2), evaluations_per_point=round(evaluations, 1), flags=flags,
+                   backward=res[0].backward if res else '',   # whose gradient it followed (the shadow says what it smoothed)
                    seconds_per_point=round((time.time() - t0) / max(1, len(idx)), 4))  # the points attacked, maybe < n
         if rank == 0: store.save_artifact(run_dir, 'adversarial', cfg, rec, dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label)
         if trainer_kwargs: barrier()  # every rank reads what rank 0 wrote
