@@ -141,10 +141,10 @@ PROFILES = freeze({
                                             zoo=dict(binary_search_steps=2))),
                 transfer=dict(kappas=(5, 15, 25)), gradients=dict(points=500),
                 ensemble=dict(points=50, overrides=dict(cwl2=dict(binary_search_steps=4))),
-                diagnostics=dict(points=24, steps=20, spsa=dict(steps=10, samples=16), zoo_points=2),
+                diagnostics=dict(points=100, steps=20, spsa=dict(steps=10, samples=16), zoo_points=2),   # ≥ 100: a mean cosine's spread
                 # AutoAttack as APGD-CE + APGD-T at 100 iterations (FAB-T and Square's 5,000 queries do not fit here)
                 # 60 shared points: ~0.1-0.2 s per point per attack and model (six attacks, nine models)
-                strongest=dict(points=60, overrides={a: dict(version='apgd') for a in ('autoattack', 'autoattack8')}),
+                strongest=dict(points=300, overrides={a: dict(version='apgd') for a in ('autoattack', 'autoattack8')}),   # ≥ 300: to decide
                 deployment=dict(square_points=50),
                 # the regime section: three models along width, training length and layer placement at one stated
                 # budget (2 epochs of 9,000 training images; 10x = 20 epochs), every width measured at that budget.

@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
-           'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'section_numbers',
-           'kept_numbers', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'diff_ci', 'equivalent', 'exceeds',
-           'n_to_decide', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only', 'binary_resists',
-           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
-           'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_rises', 'regime_explains',
-           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'fully_masked', 'seed_cells',
-           'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
-           'paper_sections', 'on_paper', 'findings_table', 'write_findings']
+           'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED',
+           'section_numbers', 'kept_numbers', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'diff_ci', 'equivalent',
+           'exceeds', 'n_to_decide', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only',
+           'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends',
+           'strongest_poor', 'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_rises',
+           'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
+           'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci',
+           'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper',
+           'findings_table', 'write_findings']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import math
@@ -64,8 +65,13 @@ def section_numbers(section, profile, dataset, run_dir, seed=0, models=MODEL_NAM
         return deployment_result(dataset, profile, seed, run_dir, models, overrides, compute=False)
     if section == 'masking':
         from qstudy.diagnostics import diagnosis_result
-        return dict(models={m: {k: d[k] for k in ('masked', 'reasons', 'n')} for m in models
-                            for d in [diagnosis_result(m, dataset, profile, seed, run_dir, train_overrides=overrides, compute=False)]})
+        def numbers(d):   # the verdict, and what the two questions of masking read
+            cos = next((c['value'] for c in d['checks'] if c['check'].startswith('cosine(STE')), None)
+            zero = next((c['value'] for c in d['checks'] if c['check'].startswith('points with an all-zero')), None)
+            return dict({k: d[k] for k in ('masked', 'reasons', 'n')}, cosine=cos, zero_gradient_points=zero,
+                        zoo_zero=d['zoo']['zero'], zoo_estimates=d['zoo']['n'], zoo_points=d['zoo']['points'])
+        return dict(models={m: numbers(diagnosis_result(m, dataset, profile, seed, run_dir, train_overrides=overrides, compute=False))
+                            for m in models})
     if section == 'regime':
         from qstudy.regime import regime_result
         return regime_result(dataset, profile, seed, run_dir, compute=False)
@@ -566,6 +572,47 @@ def transfer_order(sec, ds):
     if wrong: return ev, 'does not hold', '; '.join(wrong) + f" (disjoint intervals); {caveat}"
     return ev, 'cannot tell', f"some of the pooled intervals overlap; {caveat}"
 
+COS_MIN, ZOO_ZERO_MAX = 0.5, 0.5   # question (a): below this cosine, or above this share of exactly-zero ZOO estimates
+
+def _exactly_fully(found, d, what, rule):
+    "(verdict, why): is the set `found` exactly the fully quantized models among `d`?"
+    expected = [m for m in FULLY if m in d]
+    if sorted(found) == sorted(expected): return 'holds', f"{what}: exactly the fully quantized models; {rule}"
+    extra, missed = [m for m in found if m not in expected], [m for m in expected if m not in found]
+    return 'does not hold', (f"{what} but not fully quantized: {', '.join(extra) or 'none'}; fully quantized but not: "
+                             f"{', '.join(missed) or 'none'}; {rule}")
+
+def gradient_uninformative(sec, ds):
+    "§5.1's explanation, question (a): the fully quantized models', and only their, gradients are uninformative."
+    if m := _missing(sec, 'masking'): return m
+    d = sec['masking']['models']
+    if any(v.get('cosine') is None for v in d.values()): return '–', 'cannot tell', 'the stored diagnoses predate the gradient numbers: run the masking section again'
+    bad = [m for m, v in d.items() if v['cosine'] < COS_MIN or (v['zoo_estimates'] and v['zoo_zero'] > ZOO_ZERO_MAX)]
+    ev = '; '.join(f"{m} cosine {v['cosine']:.2f} (n={v['n']}), ZOO zero {v['zoo_zero']:.0%} of {v['zoo_estimates']:,} estimates"
+                   f" on {v['zoo_points']} points" for m, v in d.items())
+    rule = (f"uninformative: the straight-through gradient's cosine with finite differences of the real forward below {COS_MIN}, "
+            f"or more than {ZOO_ZERO_MAX:.0%} of ZOO's coordinate estimates exactly 0")
+    small = [m for m, v in d.items() if v['n'] < 100]
+    v, why = _exactly_fully(bad, d, 'uninformative', rule)
+    if small: why += f"; on fewer than 100 points: {', '.join(small)} (a mean cosine's spread is wide)"
+    return ev, v, why
+
+def gradients_overstate(sec, ds):
+    "§5.1's explanation, question (b): gradient attacks overstate the fully quantized models', and only their, robustness."
+    if m := _missing(sec, 'strongest'): return m
+    bim, wc = _strong(sec, 'bim@own'), _strong(sec, 'worst case')
+    if not bim: return '–', 'cannot tell', 'the stored strongest evaluation predates its two backward passes: run it again'
+    side = {m: exceeds(kn(bim[m]), kn(wc[m]), MARGIN) for m in wc if m in bim}
+    ev = '; '.join(f"{m} BIM {bim[m]['acc']:.2f} → worst case {wc[m]['acc']:.2f} (n={wc[m]['n']})" for m in side)
+    rule = (f"overstated: BIM's accuracy minus the worst case over the gradient-free and quantization-aware attacks, on the "
+            f"same points, has its 95 % interval above {MARGIN}")
+    # holds: every fully quantized model overstated, every other one not; one decided the wrong way: does not hold
+    wrong = [m for m, s in side.items() if s == (-1 if m in FULLY else 1)]
+    unclear = [m for m, s in side.items() if s == 0]
+    if wrong: return ev, 'does not hold', _exactly_fully([m for m, s in side.items() if s == 1], side, 'overstated', rule)[1]
+    if unclear: return ev, 'cannot tell', f"{', '.join(unclear)}: the interval reaches across {MARGIN}; {rule}"
+    return ev, 'holds', f"overstated: exactly the fully quantized models; {rule}"
+
 def fully_masked(sec, ds):
     "§5.1.1-5.1.2's explanation: gradient masking, on the fully quantized models and not on float or weight-only ones."
     if m := _missing(sec, 'masking'): return m
@@ -715,7 +762,9 @@ CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)
           ('Table 5 (FGSM): the other members agree more on clean than on adversarial examples, far more on unsuccessful than successful ones (§6.1)', table5_agreement),
           ('The ensemble filter keeps PR ≥ 0.87 on clean data and defends most transferred examples (Tables 6-7)', ensemble_defends),
           ('Except from the fully binarized source, the filter defends transferred examples better than any single member (§6.2)', ensemble_beats_single),
-          ("The paper's explanation: the fully quantized models, and only they, mask their gradients (§5.1.1-5.1.2)", fully_masked),
+          ("The paper's explanation (a): the fully quantized models', and only their, gradients are uninformative (§5.1.1-5.1.2)", gradient_uninformative),
+          ("The paper's explanation (b): gradient attacks overstate the fully quantized models', and only their, robustness (§5.1.1-5.1.2)", gradients_overstate),
+          ("The masking section's verdict: the fully quantized models, and only they, fail its soundness checks", fully_masked),
           ('Beyond the paper: quantization offers poor protection even against the strongest attack (AutoAttack, PGD++, APGD-DLR/BPDA)', strongest_poor),
           ('Beyond the paper: the models the diagnostics call masked are those where the strongest attack gains most', masked_where_gain),
           ('Beyond the paper: adversarial examples crafted on PyTorch still fool the deployed integer graph, also as uint8 pixels', survives_gap),
