@@ -23,3 +23,15 @@ def qstudy(*args, cwd=None, env=None, **kw):
     "Run the qstudy command; CompletedProcess with text output."
     return subprocess.run([str(BIN / 'qstudy'), *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, **(env or {})}, **kw)
+
+
+# the fast tier: `pytest -m "not slow"` (about 3 minutes on 2 cores; the README's command runs everything, about 15).
+# Slow: the tests measured at ~9 s or more in the full suite (882 s on 2 cores), and every test of test_study.py that
+# reads the smoke study (its module fixture runs the README's main job, 207 s)
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: left out of the fast tier (pytest -m "not slow")')
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.module.__name__ == 'test_study' and {'smoke', 'regime'} & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)

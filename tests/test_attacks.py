@@ -128,6 +128,7 @@ def many_points(points, tmp_path_factory):
     idx = attack_points(predict(model, x) == y, 150, seed=1)
     return model, x[idx], y[idx]
 
+@pytest.mark.slow
 def test_spsa_matches_torchattacks(many_points):
     ta = pytest.importorskip('torchattacks')
     model, x, y = many_points
@@ -160,6 +161,7 @@ def test_apgd_dlr_matches_autoattack(many_points):
     assert abs(o - t) <= rate_gap(2 * len(y), z=4.5), (o, t)
     assert o > 0.05   # and it does something
 
+@pytest.mark.slow
 def test_apgd_dlr_on_a_binarized_model_matches_the_official(tmp_path_factory):
     """On a binarized model the official APGD-DLR follows the straight-through gradient. qstudy's, on the model's
     own gradient (backward='own'), must match it; and the strongest evaluation's union of both backward passes

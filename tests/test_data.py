@@ -23,6 +23,7 @@ def test_digits_always_there():
     assert torch.bincount(yt).min() >= 35  # stratified: each digit has ~36 test points
 
 @needs_shared
+@pytest.mark.slow
 def test_cifar10_offline_cold_then_warm():
     t0 = time.time(); x, y = load('cifar10', 'test'); cold = time.time() - t0
     check_split(x, y, 10000)

@@ -108,6 +108,7 @@ def float_points(smoke, tmp_path_factory):
     idx = attack_points(predict(model, x) == y, 150, seed=1)
     return model, x[idx], y[idx]
 
+@pytest.mark.slow
 def test_square_matches_torchattacks(float_points):
     "Success rates of ours and torchattacks' Square, 150 points x 3 seeds each, agree within chance."
     ta = pytest.importorskip('torchattacks')

@@ -43,6 +43,7 @@ def brevitas_cnn(digits):
     return fit(cnn(qnn.QuantConv2d, qnn.QuantReLU, qnn.QuantLinear, conv_kw=dict(weight_bit_width=2), act_kw=dict(bit_width=2),
                    lin_kw=dict(weight_bit_width=2, bias=True)), digits)
 
+@pytest.mark.slow
 def test_brevitas_bpda_is_not_pgd_under_another_name(digits, brevitas_cnn, float_cnn):
     """The issue's first lie: BPDA on a Brevitas model was bit-identical to sign steps on its own gradient. Now its
     shadow turns Brevitas' activation quantizer off, says so, and its examples differ from that plain attack's."""
@@ -63,6 +64,7 @@ def test_brevitas_bpda_is_not_pgd_under_another_name(digits, brevitas_cnn, float
     d = e.to_dict()
     assert d['schema'] == SCHEMA and d['threat_model'] == 'Linf' and d['robust_acc'] <= min(a['accuracy'] for a in d['attacks'].values())
 
+@pytest.mark.slow
 def test_torch_ao_fake_quant(digits):
     "A torch.ao QAT model: its activation fake-quantizers are found, turned off in BPDA's shadow, weights kept."
     import torch.ao.quantization as tq
@@ -78,6 +80,7 @@ def test_torch_ao_fake_quant(digits):
     assert 'torch.ao activation fake-quantizer(s) turned off' in r.backward
     assert all(bool(f.fake_quant_enabled[0]) for f in m.modules() if isinstance(f, tq.FakeQuantizeBase))   # caller's model as it was
 
+@pytest.mark.slow
 def test_int8_onnx_graph_is_evaluated_gradient_free_and_by_transfer(digits, float_cnn, tmp_path):
     """onnxruntime's quantize_static graph: no autograd gradient, so the gradient attacks are skipped (said, not run
     on something else); Square runs on the graph, BIM transfers from the float reference; and as `deployed=` of the
@@ -124,6 +127,7 @@ def flat(): return nn.Identity()   # images out: not logits
 def broken(): raise RuntimeError('no')
 '''
 
+@pytest.mark.slow
 def test_command_writes_a_card_for_a_model_saved_to_a_file(tmp_path, digits):
     "qstudy evaluate: a factory in a file and its weights give evaluation.json and a card that opens with the answer."
     import json, importlib.util

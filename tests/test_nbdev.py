@@ -41,6 +41,7 @@ def test_parameters_tag_survives_clean(copy):
         cells = json.loads(nb.read_text())['cells']
         assert any('parameters' in c['metadata'].get('tags', []) for c in cells), nb.name
 
+@pytest.mark.slow
 def test_every_notebook_runs(copy):
     # the report notebooks read a study's run store and compute nothing: the smoke study runs them (test_study)
     r = run(BIN / 'nbdev_test', '--n_workers', '1', '--do_print', '--skip_file_re', '^report_', cwd=copy / 'nbs')

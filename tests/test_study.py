@@ -152,6 +152,7 @@ def test_rerun_loads_everything(smoke):
     st = qstudy('status', '--profile', 'smoke', '--run-dir', d / 'runs', cwd=d)
     assert st.stdout.count(' done ') == 9 and 'missing' not in st.stdout
 
+@pytest.mark.slow
 def test_killed_study_resumes_without_redoing(tmp_path):
     runs = tmp_path / 'runs'
     args = [BIN / 'qstudy', 'study', '--profile', 'smoke', '--run-dir', runs, '--quiet', '--models', 'float', 'w1a1', 'w2a2',
@@ -181,6 +182,7 @@ def adversarial_sets(run_dir):
     return {r['hash']: store.load_artifact(run_dir, 'adversarial', r['config'], f"{r['model_name']}-{r['attack']}")
             for r in store.list_artifacts(run_dir, 'adversarial')}
 
+@pytest.mark.slow
 def test_ddp_attack_stage_matches_one_process(tmp_path):
     "Training and the attack stage under Lightning's DDP (two processes, gloo) give the examples one process gives."
     # one thread per process in both runs (Lightning sets it for its ranks): every sum runs in one order, so the

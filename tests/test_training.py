@@ -1,6 +1,6 @@
 """train_model: stored once, loaded after, retrained when the config changes; determinism."""
 import json, logging
-import torch
+import pytest, torch
 from qstudy.training import train_model, predict
 from qstudy import store
 
@@ -75,6 +75,7 @@ def test_store_from_a_bf16_machine_is_found_on_an_fp32_one(tmp_path, monkeypatch
     monkeypatch.setattr(training, 'resolve_precision', lambda p, device=None: '32-true' if p == 'auto' else p)
     assert model_record('w1a1', 'digits', 'smoke', run_dir=tmp_path, epochs=1, precision='auto')['hash'] == r['hash']
 
+@pytest.mark.slow
 def test_a_comment_in_every_module_leaves_status_complete(tmp_path):
     "No artifact is named by source text: a copy of the package with a comment added to every module finds every model."
     import shutil, subprocess, sys
@@ -94,6 +95,7 @@ def test_a_comment_in_every_module_leaves_status_complete(tmp_path):
     assert out.returncode == 0, out.stderr
     assert [l.split()[2] for l in out.stdout.splitlines() if l.strip().startswith('model')] == ['done', 'done'], out.stdout
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_its_last_epoch(tmp_path):
     "A run killed (SIGKILL) mid-training resumes from its checkpoint and ends with an uninterrupted run's weights."
     import os, signal, subprocess, sys, time
