@@ -21,11 +21,10 @@ def fit(m, x, y, steps=400, seed=0):
         opt.zero_grad(); F.cross_entropy(m(x[i]), y[i]).backward(); opt.step()
     return m.eval()
 
-def cnn(conv=nn.Conv2d, act=nn.ReLU, lin=nn.Linear, **kw):
+def cnn(conv=nn.Conv2d, act=nn.ReLU, lin=nn.Linear, conv_kw={}, act_kw={}, lin_kw={}):
     "A small CNN for 3×32×32 inputs."
     torch.manual_seed(0)
-    return nn.Sequential(conv(3, 16, 3, padding=1, **kw.get('conv', {})), act(**kw.get('act', {})), nn.MaxPool2d(4), nn.Flatten(),
-                         lin(16 * 64, 10, **kw.get('lin', {})))
+    return nn.Sequential(conv(3, 16, 3, padding=1, **conv_kw), act(**act_kw), nn.MaxPool2d(4), nn.Flatten(), lin(16 * 64, 10, **lin_kw))
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(); p.add_argument('--n', type=int, default=300); p.add_argument('--eps', type=float, default=0.1)
@@ -34,14 +33,13 @@ if __name__ == '__main__':
     import brevitas.nn as qnn
     (x, y), (xt, yt) = load('digits', 'train'), load('digits', 'test')
     out = Path(__file__).parent / 'out'; out.mkdir(exist_ok=True)
-    brev = fit(cnn(qnn.QuantConv2d, qnn.QuantReLU, qnn.QuantLinear, conv=dict(weight_bit_width=2), act=dict(bit_width=2),
-                   lin=dict(weight_bit_width=2, bias=True)), x, y)
+    brev = fit(cnn(qnn.QuantConv2d, qnn.QuantReLU, qnn.QuantLinear, conv_kw=dict(weight_bit_width=2), act_kw=dict(bit_width=2),
+                   lin_kw=dict(weight_bit_width=2, bias=True)), x, y)
     flt = fit(cnn(), x, y)
     import tempfile
     runs = tempfile.mkdtemp()
     w1a1, _ = train_model('w1a1', 'digits', 'smoke', run_dir=runs, progress=False)
     fl2, _ = train_model('float', 'digits', 'smoke', run_dir=runs, progress=False)
-    pd_opts = dict(display_width=200)
     for name, model, ref in (('brevitas_w2a2', brev, flt), ('qstudy_w1a1', w1a1, fl2)):
         e = qstudy.evaluate(model, (xt, yt), reference=ref, eps=a.eps, n=a.n)
         print(f"\n== {name}\n{e.summary}")

@@ -574,8 +574,10 @@ def deviations(profile, dataset, records, overrides=None, out_dir=None):
     tr = dict(train_settings(profile, dataset), **(overrides or {}))
     rec = next(iter(records.values()))
     mean = f" (its mean over {tr['smooth']} epochs)" if tr.get('smooth', 1) > 1 else ''
+    from qstudy.training import min_epochs
+    floor = (f", not before epoch {min_epochs(tr)} (the learning rate fallen {tr['min_lr_fall']}-fold)" if min_epochs(tr) else '')
     stop = (f"at most {tr['epochs']} epochs, stopped when the best validation accuracy{mean} has not risen by {tr['min_delta']} "
-            f"in {tr['patience']} epochs" if 'patience' in tr else f"{tr['epochs']} epochs")
+            f"in {tr['patience']} epochs{floor}" if 'patience' in tr else f"{tr['epochs']} epochs")
     lines = [f"- profile **{profile}**: width {tr['width']} of the paper's network, recipe {tr.get('recipe', 'qstudy')}, "
              f"{stop}, batch {tr['batch_size']}, Adam lr {tr['lr']} × {tr['lr_decay']} every {tr['lr_step']} epochs, "
              f"precision {tr['precision']}" + ran_precision(tr['precision'], records)]

@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['FILL_UNINITIALIZED', 'SHIPPED_TOLERANCE', 'KEEP', 'train_layout', 'LitModel', 'predict', 'git_commit', 'versions',
            'train_settings', 'resolve_precision', 'model_config', 'train_seed', 'load_trained', 'trainer_settings',
-           'deterministic_training', 'barrier', 'Curve', 'plateau', 'ran_on', 'train_model', 'model_record',
-           'stored_predictions', 'profile_dataset', 'data_tag', 'ShippedMismatch', 'shipped_root', 'shipped_records',
-           'shipped_file', 'read_shipped', 'install_shipped', 'ship_model', 'shipped_model']
+           'deterministic_training', 'barrier', 'Curve', 'min_epochs', 'plateau', 'ran_on', 'train_model',
+           'model_record', 'stored_predictions', 'profile_dataset', 'data_tag', 'ShippedMismatch', 'shipped_root',
+           'shipped_records', 'shipped_file', 'read_shipped', 'install_shipped', 'ship_model', 'shipped_model']
 
 # %% ../nbs/03_training.ipynb #3626fb4a
 import os, platform, subprocess, time, warnings, logging
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 import lightning as L
 import torchmetrics
-import hashlib, json, shutil, sys
+import hashlib, json, math, shutil, sys
 from pathlib import Path
 from .config import (profile, model_bits, MODEL_NAMES, DATASETS, STAGE_VERSION, InputError, current_device,
                            recipe_switches, recipe_name, config_hash, package_dir)
@@ -226,6 +226,12 @@ class Curve(Checkpoint):
     def on_fit_end(self, trainer, lit):
         if self.bar is not None: self.bar.close()
 
+def min_epochs(cfg):
+    "The first epoch the plateau rule may stop at: once the step schedule has cut the learning rate `min_lr_fall`-fold (≤ the cap)."
+    fall = cfg.get('min_lr_fall', 1)
+    if fall <= 1: return 0
+    return min(cfg['epochs'], cfg['lr_step'] * math.ceil(math.log(fall) / -math.log(cfg['lr_decay'])))
+
 def plateau(cfg):
     "The plateau rule of `cfg`: EarlyStopping on the validation accuracy's mean over `smooth` epochs (None without validation)."
     if not cfg['val_size']: return None
@@ -267,7 +273,7 @@ def train_model(name: str,             # one of MODEL_NAMES
     kw = dict(trainer_kwargs or {})
     callbacks = [c for c in (plateau(cfg), curve) if c] + list(kw.pop('callbacks', []))
     precision = resolve_precision(cfg['precision'], device)
-    kw = trainer_settings(device, False, max_epochs=cfg['epochs'], precision=precision, callbacks=callbacks,
+    kw = trainer_settings(device, False, max_epochs=cfg['epochs'], min_epochs=min_epochs(cfg), precision=precision, callbacks=callbacks,
                           enable_checkpointing=True, **kw)  # Curve is the checkpoint: Lightning adds none of its own
     with warnings.catch_warnings(), deterministic_training():
         # sync_dist: the logged epoch metrics only show progress; the stored accuracy is computed after training
