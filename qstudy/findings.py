@@ -5,17 +5,18 @@
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
            'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED',
-           'section_numbers', 'kept_numbers', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'diff_ci', 'equivalent',
-           'exceeds', 'n_to_decide', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only',
-           'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends',
-           'strongest_poor', 'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_rises',
-           'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
-           'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci',
-           'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper',
-           'findings_table', 'write_findings']
+           'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers', 'load_sections', 'keep_numbers', 'kn',
+           'pooled', 'diff_ci', 'equivalent', 'exceeds', 'n_to_decide', 'separated', 'point_counts', 'boot_compare',
+           'fmt_boot', 'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor',
+           'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'survives_gap',
+           'regime_settings_order', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float',
+           'zoo_like_cwl2', 'transfer_order', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
+           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
+           'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts',
+           'findings_html', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
-import math
+import html, math
 from pathlib import Path
 from statistics import NormalDist
 import numpy as np
@@ -834,4 +835,81 @@ def write_findings(reports_dir, profile, sections=None):
         head.append(f"- **{ds}**: {when} ("
                     + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items() if k not in own) + f" min{apart}); clean accuracy: {acc}{kept}")
     page = '\n'.join(head + ['', findings_table(sections), ''])
+    store.save_json(dict(profile=profile, verdicts=verdicts(sections), notes=[h.lstrip('- ').replace('**', '') for h in head[3:]]),
+                    root / 'verdicts.json', sort_keys=False)   # what the findings page and the index's answer are written from
     return store.atomic_write(root / 'findings.md', lambda p: Path(p).write_text(page))
+
+# %% ../nbs/09a_findings.ipynb #2bce2583
+CLAIM_SECTION = dict(weight_only='robustness', binary_resists='robustness', zoo_fails='robustness', spsa_w1a1_vs_float='robustness',
+                     low_bits_like_float='robustness', spsa_beats_bim='robustness', zoo_like_cwl2='robustness', transfer_poor='transfer',
+                     transfer_order='transfer', transfer_vs_seed='transfer', cosine_near_zero='gradients', cosine_vs_seed='gradients',
+                     table5_agreement='ensemble', ensemble_defends='ensemble', ensemble_beats_single='ensemble',
+                     gradient_uninformative='masking', gradients_overstate='strongest', fully_masked='masking', strongest_poor='strongest',
+                     masked_where_gain='strongest', survives_gap='deployment', regime_explains='regime')
+COLOURS = {'holds': '#1b7a3a', 'does not hold': '#b3261e', 'cannot tell': '#6b6b6b'}
+
+def verdicts(sections):  # {dataset: load_sections(...)}
+    "Every claim judged on every dataset, as data: [dict(claim, key, section, results={ds: dict(verdict, rule, evidence, paper)})]."
+    out = []
+    for claim, judge in CLAIMS:
+        res = {}
+        for ds, sec in sections.items():
+            ev, v, why = judge(sec, ds)
+            p = on_paper(judge, ds)
+            res[ds] = dict(verdict=v, rule=why, evidence=ev, paper=dict(verdict=p[0], rule=p[1]) if p else None)
+        out.append(dict(claim=claim, key=judge.__name__, section=CLAIM_SECTION[judge.__name__], results=res))
+    return out
+
+def _label(v): return f"<span class='v' style='background:{COLOURS[v]}'>{html.escape(v)}</span>"
+
+def findings_html(vs, profile, notes=()):
+    "The findings page: one row per claim, a column per dataset (verdict, rule, folded evidence, link), the paper's column."
+    dss = list(vs[0]['results']) if vs else []
+    head = ''.join(f"<th>{html.escape(ds)}</th>" for ds in dss)
+    rows = []
+    for c in vs:
+        cells = []
+        for ds in dss:
+            r = c['results'][ds]
+            cells.append(f"<td>{_label(r['verdict'])} {html.escape(r['rule'])}<details><summary>evidence</summary>{html.escape(r['evidence'])}"
+                         f"</details><a href='{html.escape(ds)}/{c['section']}.html'>{html.escape(c['section'])} section</a></td>")
+        paper = [f"<p>{html.escape(ds)}: {_label(r['paper']['verdict'])} {html.escape(r['paper']['rule'])}</p>"
+                 for ds, r in c['results'].items() if r['paper']]
+        rows.append(f"<tr><th scope='row'>{html.escape(c['claim'])}</th>{''.join(cells)}<td>{''.join(paper) or 'not in its tables'}</td></tr>")
+    style = ("span.v{color:#fff;border-radius:3px;padding:0 5px;font-size:12px;white-space:nowrap}th[scope=row]{text-align:left;"
+             "font-weight:normal;max-width:18em}td{vertical-align:top;max-width:26em}details{font-size:12px;color:#444}")
+    return (f"<h1>Findings: the paper's claims, judged ({html.escape(profile)} profile)</h1>"
+            "<p>Each claim of the paper, judged on this study's numbers by a stated rule (the sentence beside each verdict), and the "
+            "same rule applied to the paper's own Tables 3-4 where they hold the evidence: where that column reads <em>does not hold</em>, "
+            "the paper's claim does not follow from its own tables under the rule. Open <em>evidence</em> for the numbers, with their "
+            "95 % intervals and n.</p>"
+            f"<style>{style}</style><table><tr><th>claim</th>{head}<th>the same rule on the paper's tables</th></tr>{''.join(rows)}</table>"
+            + (f"<h2>How these numbers were made</h2><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ul>" if notes else ''))
+
+SAY = dict(
+    strongest_poor={'holds': "Against the strongest attacks (PGD, PGD++ and APGD-DLR on both backward passes, AutoAttack), no quantized "
+                             "model is measurably more robust than float: quantization in itself offers poor protection, as the paper concludes.",
+                    'does not hold': "Against the strongest attacks, some quantized model stays more robust than float beyond the "
+                                     "margin: quantization does change robustness here.",
+                    'cannot tell': "Whether a quantized model is more robust than float against the strongest attacks cannot be told at this n."},
+    binary_resists={'holds': "Under the paper's own attacks the binarized model looks far more robust than float on FGSM and BIM, "
+                             "and not on CW-L2: the paper's pattern.",
+                    'does not hold': "The paper's pattern for the binarized model (far more robust than float on FGSM and BIM, not on "
+                                     "CW-L2) does not appear here.",
+                    'cannot tell': "Whether the binarized model shows the paper's pattern (far more robust on FGSM and BIM, not on CW-L2) "
+                                   "cannot be told at this n."})
+
+def answer(vs, ds):
+    "A dataset's answer in a few sentences, written from its verdicts (never by hand)."
+    by = {c['key']: c['results'][ds] for c in vs if ds in c['results']}
+    out = [SAY[k][by[k]['verdict']] for k in ('strongest_poor', 'binary_resists') if k in by]
+    a, b = by.get('gradient_uninformative'), by.get('gradients_overstate')
+    if a and b:
+        out.append(f"The paper's explanation, gradient masking on exactly the fully quantized models: that their gradients are "
+                   f"uninformative {a['verdict']}; that gradient attacks overstate their robustness {b['verdict']}.")
+    n = {v: sum(r['verdict'] == v for r in by.values()) for v in COLOURS}
+    paper = [r['paper']['verdict'] for r in by.values() if r['paper']]
+    out.append(f"Of the {len(by)} claims judged, {n['holds']} hold here, {n['does not hold']} do not and {n['cannot tell']} cannot be "
+               f"told at this sample size" + (f"; applied to the paper's own tables, the same rules find {paper.count('does not hold')} of "
+                                              f"{len(paper)} claims not following from them" if paper else '') + '.')
+    return ' '.join(out)

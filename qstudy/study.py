@@ -252,31 +252,39 @@ def stage_times(out_dir,
 
 # %% ../nbs/10_study.ipynb #cf851c96
 def write_index(reports_dir, profile):
-    "reports/<profile>/index.html: every dataset's sections with their headline."
+    "reports/<profile>/index.html: the question and each dataset's answer (from the verdicts), the models, the sections; findings.html."
+    from qstudy.findings import findings_html, answer
     root = Path(reports_dir) / profile
-    rows = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []:
+    dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
+    head = lambda what: (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>qstudy — {html.escape(what)}</title>"
+                         f"<style>{PAGE_CSS}</style></head><body>")
+    vf = root / 'verdicts.json'
+    vs = store.load_json(vf) if vf.exists() else None
+    if vs:  # the page a reader opens; findings.md stays for diffs
+        store.atomic_write(root / 'findings.html', lambda p: Path(p).write_text(
+            head(f'findings, {profile} profile') + "<nav><a href='index.html'>index</a></nav>"
+            + findings_html(vs['verdicts'], profile, vs.get('notes', ())) + '</body></html>'))
+    answers, models, rows, times = [], [], [], []
+    for d in dirs:
+        ds = d.name
+        if vs and vs['verdicts'] and ds in vs['verdicts'][0]['results']:
+            answers.append(f"<h2>{html.escape(ds)}</h2><p>{html.escape(answer(vs['verdicts'], ds))}</p>")
         for s, meta in SECTIONS.items():
             j = d / f'{s}.json'
             if not j.exists(): continue
-            info = store.load_json(j)
-            rows.append(f"<tr><td>{html.escape(d.name)}</td><td><a href='{d.name}/{s}.html'>{html.escape(meta['title'])}</a>"
-                        f" (<a href='{d.name}/{s}.ipynb'>notebook</a>)</td><td>{html.escape(info.get('headline', ''))}</td></tr>")
+            line = html.escape(store.load_json(j).get('headline', ''))
+            if s == 'accuracy': models.append(f"<li><a href='{ds}/accuracy.html'>{html.escape(ds)}</a>: {line}</li>")
+            rows.append(f"<tr><td>{html.escape(ds)}</td><td><a href='{ds}/{s}.html'>{html.escape(meta['title'])}</a>"
+                        f" (<a href='{ds}/{s}.ipynb'>notebook</a>)</td><td>{line}</td></tr>")
         if (d / 'stages.json').exists():
-            for what, line in (('stage wall times', stage_times(d)), ('stage wall times, timed apart', stage_times(d, apart=True))):
-                if line: rows.append(f"<tr><td>{html.escape(d.name)}</td><td>{what}</td><td>{html.escape(line[2:])}</td></tr>")
-    head = lambda what: (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>qstudy — {html.escape(profile)} {what}</title>"
-                         f"<style>{PAGE_CSS}</style></head><body>")
-    findings = root / 'findings.md'
-    if findings.exists():  # the page a reader opens; the .md stays for diffs
-        import mistune
-        body = mistune.create_markdown(plugins=['table'])(findings.read_text())
-        store.atomic_write(root / 'findings.html', lambda p: Path(p).write_text(
-            head('findings') + "<nav><a href='index.html'>index</a></nav>" + body + '</body></html>'))
-    page = (head('reports') + f"<h1>qstudy — {html.escape(profile)} profile</h1>"
-            + ("<p><a href='findings.html'>Findings</a> (<a href='findings.md'>markdown</a>): the paper's claims, our evidence "
-               "and a verdict for each</p>" if findings.exists() else '')
-            + f"<table><tr><th>dataset</th><th>section</th><th>headline</th></tr>{''.join(rows)}</table></body></html>")
+            times += [f"<li>{html.escape(ds)}: {html.escape(l[2:])}</li>" for l in (stage_times(d), stage_times(d, apart=True)) if l]
+    page = (head(f'{profile} profile') + "<h1>Does low-bitwidth quantization change adversarial robustness?</h1>"
+            f"<p>qstudy asks the question of Bernhard, Moellic and Dutertre's study at the <strong>{html.escape(profile)}</strong> "
+            "scale, and judges each of the paper's claims by a stated rule"
+            + (" (<a href='findings.html'>findings</a>)" if vs else '') + ". Per dataset, the answer:</p>" + ''.join(answers)
+            + (f"<h2>The models</h2><ul>{''.join(models)}</ul>" if models else '')
+            + f"<h2>The sections</h2><table><tr><th>dataset</th><th>section</th><th>headline</th></tr>{''.join(rows)}</table>"
+            + (f"<footer><h2>Wall time</h2><ul>{''.join(times)}</ul></footer>" if times else '') + '</body></html>')
     return store.atomic_write(root / 'index.html', lambda p: Path(p).write_text(page))
 
 # %% ../nbs/10_study.ipynb #f0826522
