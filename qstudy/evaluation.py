@@ -25,7 +25,7 @@ SCHEMA = 'qstudy.evaluation/1'
 
 def budget_attacks(budget: str,   # 'quick' or 'paper'
                    eps: float):   # the L∞ radius
-    "{'always': {attack: params}, 'aware': {attack: params}} of `budget` at radius `eps`."
+    "{'always': {label: params}, 'aware': {label: params}} of `budget` at radius `eps` (a label: an attack, or attack@backward)."
     if budget not in ('quick', 'paper'): raise InputError(f"unknown budget {budget!r}; allowed: quick, paper")
     q = budget == 'quick'
     steps, big = (20, 50) if q else (100, 100)
@@ -33,8 +33,10 @@ def budget_attacks(budget: str,   # 'quick' or 'paper'
     always = dict(fgsm=dict(eps=eps), bim=dict(eps=eps, steps=steps, step_size=2.5 * eps / steps) if q else dict(eps=eps),
                   pgd_margin=pgd, square=dict(eps=eps, queries=300 if q else 1000))
     if not q: always['spsa'] = dict(eps=eps)   # 25,600 queries a point: Square is quick's gradient-free attack
-    aware = dict(bpda=dict(eps=eps, steps=big, step_size=2.5 * eps / big), apgd_dlr=dict(eps=eps, steps=big), pgd_hns=pgd,
-                 autoattack=dict(eps=eps, iters=20, queries=300) if q else dict(eps=eps))
+    # APGD-DLR on both backward passes: the shadow wins on some quantizers, the straight-through gradient on others
+    aware = {'bpda': dict(eps=eps, steps=big, step_size=2.5 * eps / big), 'apgd_dlr': dict(eps=eps, steps=big),
+             'apgd_dlr@own': dict(eps=eps, steps=big, backward='own'), 'pgd_hns': pgd,
+             'autoattack': dict(eps=eps, iters=20, queries=300) if q else dict(eps=eps)}
     return dict(always=always, aware=aware)
 
 # %% ../nbs/07d_evaluate.ipynb #ac017c21
@@ -213,12 +215,14 @@ def evaluate(model,               # any torch.nn.Module returning logits (or an 
     # 'why' each attack ran: every evaluation runs the first ones; the others answer the gradient check
     from tqdm.auto import tqdm
     for a, p, why in tqdm(todo, desc='attacks', disable=not progress):
-        if not q['gradient'] and ATTACKS[a]['backward'] != 'none (gradient-free)':
+        base = a.split('@')[0]
+        if not q['gradient'] and ATTACKS[base]['backward'] != 'none (gradient-free)':
             skipped[a] = 'the model has no autograd gradient (a graph run outside torch): gradient-free attacks and transfer only'
             continue
         if len(xc) == 0: skipped[a] = 'no point is classified correctly'; continue
         t = time.time()
-        try: s, xa, bw, ev, fl = _attack(a, model, xc, yc, p, seed, surrogate if ATTACKS[a]['backward'] == 'shadow' else None)
+        shadowed = p.get('backward', 'shadow' if ATTACKS[base]['backward'] == 'shadow' else 'own') == 'shadow'
+        try: s, xa, bw, ev, fl = _attack(base, model, xc, yc, p, seed, surrogate if shadowed else None)
         except NothingToSmooth as e: skipped[a] = str(e); continue
         robust = ok.clone(); robust[idx] = ~s
         runs[a] = dict(robust=robust, x=xa)
@@ -228,8 +232,9 @@ def evaluate(model,               # any torch.nn.Module returning logits (or an 
     for r in runs.values(): worst &= r['robust']
     only = {a: int((~r['robust'] & ok & torch.stack([o['robust'] for b, o in runs.items() if b != a] or [ok]).all(0)).sum())
             for a, r in runs.items()}
+    # question (b): what the gradient-free and quantization-aware attacks take beyond BIM (the plain gradient ones are BIM's kin)
     gains = {a: paired_gain(runs['bim']['robust'], r['robust']) for a, r in runs.items()
-             if 'bim' in runs and ATTACKS[a]['backward'] != ATTACKS['bim']['backward']}
+             if 'bim' in runs and a not in ('fgsm', 'bim', 'pgd_margin')}
     overstated = [a for a, g in gains.items() if g['low'] > 0]
     reasons = ((['no gradient: only gradient-free and transfer attacks apply'] if not q['gradient'] else []) +
                (['vanishing gradient' + (f" (bare {', '.join(sorted(q['zero_ops']))} on the input path)" if q['zero_ops'] else '')] if q['vanishing'] else []) +
