@@ -7,10 +7,10 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'PATH_VARS', 'StudyError', 'check_inputs', 'check_writable', 'bar', 'train_stage', 'attack_stage',
            'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage',
            'diagnostics_stage', 'nav_links', 'report_page', 'run_report', 'report_parameters', 'timed_report',
-           'record_stages', 'stage_times', 'write_index', 'absolute_env', 'study', 'status', 'Parser', 'parser',
-           'trainer_kwargs', 'main', 'load_factory', 'write_card', 'evaluate_command', 'model_records', 'ran_precision',
-           'deviations', 'attack_deviations', 'blank_missing', 'yerr', 'save_figure', 'save_headline', 'figure_html',
-           'class_names', 'pick_example', 'gallery']
+           'record_stages', 'stage_times', 'what_models', 'write_index', 'absolute_env', 'study', 'status', 'Parser',
+           'parser', 'trainer_kwargs', 'main', 'load_factory', 'write_card', 'evaluate_command', 'model_records',
+           'ran_precision', 'deviations', 'attack_deviations', 'blank_missing', 'yerr', 'save_figure', 'save_headline',
+           'figure_html', 'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -251,6 +251,21 @@ def stage_times(out_dir,
            (f' (the last whole run: {wall / 60:.1f} min of wall time)' if wall else f' (so far {sum(sec.values()) / 60:.1f} min)')
 
 # %% ../nbs/10_study.ipynb #cf851c96
+def what_models(out_dir):
+    "One sentence on what a dataset's models are: width, recipe, clean accuracy against Table 2, and where the data differ."
+    from qstudy.paper import paper_accuracy
+    from qstudy.data import SVHN_SUBSET_NOTE
+    ds = Path(out_dir).name
+    st = Path(out_dir) / 'stages.json'
+    tr = (store.load_json(st).get('run') or {}).get('train') if st.exists() else None
+    if not tr: return ''   # reports from before the settings were recorded: said on their own pages, not guessed here
+    j = Path(out_dir) / 'accuracy.json'
+    acc = store.load_json(j).get('headline', '') if j.exists() else 'not measured yet'
+    p = paper_accuracy(ds, 'float')
+    return (f"The models are the paper's network at width {tr['width']:g} ({tr.get('recipe', 'qstudy')} recipe); clean accuracy {acc}"
+            + (f" (Table 2: float {p:.2f})" if p else '') + '.'
+            + (f" The data: {SVHN_SUBSET_NOTE}." if ds == 'svhn' else ''))
+
 def write_index(reports_dir, profile):
     "reports/<profile>/index.html: the question and each dataset's answer (from the verdicts), the models, the sections; findings.html."
     from qstudy.findings import findings_html, answer
@@ -268,7 +283,7 @@ def write_index(reports_dir, profile):
     for d in dirs:
         ds = d.name
         if vs and vs['verdicts'] and ds in vs['verdicts'][0]['results']:
-            answers.append(f"<h2>{html.escape(ds)}</h2><p>{html.escape(answer(vs['verdicts'], ds))}</p>")
+            answers.append(f"<h2>{html.escape(ds)}</h2><p>{html.escape(answer(vs['verdicts'], ds))} {html.escape(what_models(d))}</p>")
         for s, meta in SECTIONS.items():
             j = d / f'{s}.json'
             if not j.exists(): continue
@@ -323,7 +338,10 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
                strongest=lambda: strongest_stage(models, dataset, profile, seed, run_dir, quiet, trainer_kwargs, **overrides),
                deployment=lambda: deployment_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
                regime=lambda: regime_stage(models, dataset, profile, seed, run_dir, quiet))
-    store_info = dict(run_dir=str(Path(run_dir).resolve()), seed=seed, models=models, overrides=overrides)  # what findings reads
+    from qstudy.training import train_settings
+    # what findings reads, and the training settings the index's answer states (the profile may change after)
+    store_info = dict(run_dir=str(Path(run_dir).resolve()), seed=seed, models=models, overrides=overrides,
+                      train=dict(train_settings(profile, dataset), **overrides))
     at_least = set()
     def took(stage, seconds):
         times[stage] = round(seconds, 1)

@@ -46,7 +46,7 @@ def test_smoke_study_produces_every_report(smoke):
     assert "href='findings.html'" in idx and (d / 'reports' / 'smoke' / 'findings.html').stat().st_size > 2000
     # the index opens with the question and each dataset's answer, written from the verdicts, before any table
     assert idx.index('Does low-bitwidth quantization change adversarial robustness?') < idx.index('<h2>digits</h2>') < idx.index('<table')
-    assert 'claims judged' in idx and 'wall time per stage' not in idx.split('<footer>')[0]
+    assert 'claims judged' in idx and 'wall time per stage' not in idx.split('<footer>')[0] and "The models are the paper's network at width" in idx
     fh = (d / 'reports' / 'smoke' / 'findings.html').read_text()
     assert '&lt;br&gt;' not in fh and '<br>' not in fh and fh.count("<span class='v'") >= len(CLAIMS)
     for s in DEFAULT_SECTIONS:   # a page for readers: a real title, links back, no code, no parameters cell, a small stylesheet
@@ -292,3 +292,13 @@ def test_a_built_wheel_carries_the_report_notebooks(tmp_path):
                        env={**os.environ, 'PYTHONPATH': str(tmp_path / 'site')})
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.splitlines()[0] == str(tmp_path / 'site' / 'qstudy' / 'reports') and 'run_dir' in r.stdout
+
+def test_the_index_says_what_the_models_are(tmp_path):
+    "The answer's sentence on the models comes from what the study recorded (its training settings), never from today's profile."
+    from qstudy.study import what_models
+    d = tmp_path / 'svhn'; d.mkdir()
+    assert what_models(d) == ''   # nothing recorded: nothing guessed
+    (d / 'stages.json').write_text(json.dumps(dict(run=dict(train=dict(width=0.125, recipe='authors-folded')))))
+    (d / 'accuracy.json').write_text(json.dumps(dict(headline='float 0.90 [0.89, 0.91] n=2000')))
+    s = what_models(d)
+    assert "width 0.125 (authors-folded recipe)" in s and 'float 0.90' in s and 'Table 2: float 0.96' in s and 'NOT the official SVHN split' in s
