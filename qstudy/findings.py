@@ -887,7 +887,7 @@ def findings_html(vs, profile, notes=()):
             + (f"<h2>How these numbers were made</h2><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ul>" if notes else ''))
 
 SAY = dict(
-    strongest_poor={'holds': "Against the strongest attacks (PGD, PGD++ and APGD-DLR on both backward passes, AutoAttack), no quantized "
+    strongest_poor={'holds': "Against the strongest attacks tried (the strongest section's worst case per point), no quantized "
                              "model is measurably more robust than float: quantization in itself offers poor protection, as the paper concludes.",
                     'does not hold': "Against the strongest attacks, some quantized model stays more robust than float beyond the "
                                      "margin: quantization does change robustness here.",
