@@ -8,8 +8,8 @@ __all__ = ['ATTACKS', 'OWN', 'margin', 'cw_loss', 'zoo_loss', 'is_adversarial', 
            'Counted', 'autograd_direction', 'spsa_direction', 'sign_rule', 'adam_rule', 'cross_entropy', 'neg_margin',
            'bounded', 'counted_shadow', 'through', 'fgsm', 'bim', 'spsa_grad', 'spsa', 'const_search', 'cwl2', 'zoo',
            'p_selection', 'square', 'bpda', 'dlr', 'tempered', 'jacobian_singular_values', 'njs_beta', 'hns_beta',
-           'uniform_start', 'pgd_margin', 'pgd_tempered', 'apgd_rule', 'apgd_dlr', 'Flags', 'autoattack', 'frozen',
-           'run_attack', 'attack']
+           'uniform_start', 'pgd_margin', 'pgd_tempered', 'apgd_rule', 'apgd_dlr', 'Flags', 'autoattack',
+           'follows_shadow', 'frozen', 'run_attack', 'attack']
 
 # %% ../nbs/04_attacks.ipynb #6c30fe60
 import math, contextlib, logging
@@ -475,6 +475,10 @@ for _n, _a in ATTACKS.items():
     _a['backward'] = ('none (gradient-free)' if _n in ('spsa', 'zoo', 'square') else 'shadow' if _n in ('bpda', 'apgd_dlr')
                       else OWN + '; Square gradient-free' if _n.startswith('autoattack') else OWN)
 
+def follows_shadow(name, params):
+    "Whether attack `name` with `params` differentiates BPDA's shadow (its registry default, or backward='shadow')."
+    return params.get('backward', 'shadow' if ATTACKS[name]['backward'] == 'shadow' else 'own') == 'shadow'
+
 @contextlib.contextmanager
 def frozen(model):
     "Eval mode and no parameter gradients while attacking; both restored after."
@@ -495,8 +499,7 @@ def run_attack(name: str,       # a key of ATTACKS
                **overrides):    # parameters replacing the preset's
     "Attack `name` on the batch (x, y), on the model's device: an AttackResult (examples, success, kept step, evaluations per point)."
     p = attack_params(name, preset, **overrides)
-    if ATTACKS[name]['backward'] == 'shadow' and p.get('backward', 'shadow') == 'shadow' or p.get('backward') == 'shadow':
-        p['surrogate'] = surrogate
+    if follows_shadow(name, p): p['surrogate'] = surrogate
     elif surrogate is not None: raise InputError(f"surrogate= is for an attack through BPDA's shadow (bpda, apgd_dlr, or backward='shadow'), not {name!r}")
     dev = model_device(model)
     gen = torch.Generator(device=dev).manual_seed(seed)

@@ -6,14 +6,13 @@
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
            'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED',
            'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers', 'load_sections', 'keep_numbers', 'kn',
-           'pooled', 'diff_ci', 'equivalent', 'exceeds', 'n_to_decide', 'separated', 'point_counts', 'boot_compare',
-           'fmt_boot', 'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor',
-           'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'survives_gap',
-           'regime_settings_order', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float',
-           'zoo_like_cwl2', 'transfer_order', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
-           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
-           'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts',
-           'findings_html', 'answer']
+           'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only', 'binary_resists',
+           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
+           'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_rises', 'regime_explains',
+           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'gradient_uninformative',
+           'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
+           'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table',
+           'write_findings', 'verdicts', 'findings_html', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -21,7 +20,7 @@ from pathlib import Path
 from statistics import NormalDist
 import numpy as np
 from . import store
-from .metrics import wilson, fmt_acc
+from .metrics import wilson, fmt_acc, diff_ci, equivalent, exceeds, n_to_decide, paired_diff_ci
 from .paper import paper_attack, paper_accuracy, TABLE5, TABLE6
 from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE
 
@@ -138,35 +137,6 @@ def pooled(rows, key='acc'):
     "(k, n) summed over rows."
     ks = [kn(r, key) for r in rows]
     return sum(k for k, _ in ks), sum(n for _, n in ks)
-
-def diff_ci(a, b):
-    "a − b of two independent proportions (k, n), and Newcombe's 95 % interval of it (from each one's Wilson interval)."
-    (la, ha), (lb, hb) = wilson(*a), wilson(*b)
-    pa, pb = a[0] / a[1], b[0] / b[1]
-    d = pa - pb
-    return d, d - math.sqrt((pa - la) ** 2 + (hb - pb) ** 2), d + math.sqrt((ha - pa) ** 2 + (pb - lb) ** 2)
-
-def equivalent(a, b, margin):
-    "+1: a and b within ±margin (the difference's interval inside it); −1: apart by more (wholly outside); 0: cannot tell."
-    _, lo, hi = diff_ci(a, b)
-    if -margin < lo and hi < margin: return 1
-    return -1 if lo > margin or hi < -margin else 0
-
-def exceeds(a, b, margin):
-    "+1: a lies above b by more than `margin` (the difference's interval above it); −1: it does not (below it); 0: cannot tell."
-    _, lo, hi = diff_ci(a, b)
-    return 1 if lo > margin else -1 if hi < margin else 0
-
-def n_to_decide(a, b, margin, most=10 ** 6):
-    "Points per side at which the observed rates' difference would be decided by `equivalent` (None: not below `most`)."
-    pa, pb = a[0] / a[1], b[0] / b[1]
-    decided = lambda n: equivalent((round(pa * n), n), (round(pb * n), n), margin) != 0
-    if not decided(most): return None
-    lo, hi = 1, most
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if decided(mid) else (mid + 1, hi)
-    return lo
 
 def separated(a,           # (k, n)
               b,           # (k, n)
@@ -713,10 +683,7 @@ def table5_agreement(sec, ds):
 
 def paired_diff(r):
     "(difference, lo, hi): the filter's d_acc minus the best single member's accuracy on the same examples, Wald interval for paired proportions."
-    b, c, n = r['only_filter'], r['only_single'], r['n']
-    d = (b - c) / n
-    h = Z95 * math.sqrt(max(b + c - (b - c) ** 2 / n, 0)) / n
-    return d, d - h, d + h
+    return paired_diff_ci(r['only_filter'], r['only_single'], r['n'], Z95)
 
 def ensemble_beats_single(sec, ds):
     "§6.2: except from the fully binarized source, the filter defends transferred examples better than any single member alone."

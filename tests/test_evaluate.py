@@ -2,7 +2,7 @@
 
 Each model is trained for a few seconds on the embedded digits; the evaluations run the quick budget on 64 test points
 at ε = 0.1 (digits are easy: at 0.03 little moves)."""
-import copy, warnings
+import copy, sys, warnings
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,9 @@ from torch import nn
 from qstudy.data import load
 from qstudy.evaluation import evaluate, SCHEMA
 from qstudy.attacks import run_attack, bounded, autograd_direction, cross_entropy, sign_rule
+from conftest import REPO
+sys.path.insert(0, str(REPO / 'examples'))
+import side_by_side   # the small CNN and its few-second training, shared with examples/side_by_side.py
 
 N, EPS = 64, 0.1
 
@@ -18,20 +21,11 @@ def digits():
     return load('digits', 'train'), load('digits', 'test')
 
 def fit(m, digits, steps=300):
-    "A few hundred Adam steps on digits (seconds); the model in eval mode."
+    "A few hundred Adam steps on digits (the example's `fit`)."
     (x, y), _ = digits
-    m(x[:2]); opt = torch.optim.Adam(m.parameters(), 3e-3)
-    g = torch.Generator().manual_seed(0)
-    m.train()
-    for _ in range(steps):
-        i = torch.randint(0, len(x), (64,), generator=g)
-        opt.zero_grad(); F.cross_entropy(m(x[i]), y[i]).backward(); opt.step()
-    return m.eval()
+    return side_by_side.fit(m, x, y, steps)
 
-def cnn(conv=nn.Conv2d, act=nn.ReLU, lin=nn.Linear, conv_kw={}, act_kw={}, lin_kw={}):
-    "A small CNN for 3×32×32 digits from the given layer classes."
-    torch.manual_seed(0)
-    return nn.Sequential(conv(3, 16, 3, padding=1, **conv_kw), act(**act_kw), nn.MaxPool2d(4), nn.Flatten(), lin(16 * 64, 10, **lin_kw))
+cnn = side_by_side.cnn
 
 @pytest.fixture(scope='module')
 def float_cnn(digits): return fit(cnn(), digits)
@@ -98,9 +92,12 @@ def test_int8_onnx_graph_is_evaluated_gradient_free_and_by_transfer(digits, floa
     e = evaluate(g, (xt, yt), reference=float_cnn, eps=EPS, n=N)
     assert e.clean['accuracy'] > 0.8 and 'no gradient' in e.masking['verdict']
     assert set(e.attacks) == {'square'} and {'fgsm', 'bim', 'pgd_margin', 'bpda'} <= set(e.skipped)
-    assert 0 < e.footprint['weight_bytes'] < 16 * 64 * 10 * 2   # int8 weights: about a quarter of the float ones
+    # int8 weights against the float model's 32-bit ones: measured beside it, at most half (a quarter, plus scales and biases)
+    from qstudy.deploy import model_footprint
+    assert 0 < e.footprint['weight_bytes'] < 0.5 * model_footprint(float_cnn)['weight_bytes']
     assert e.transfer['from_reference']['n'] == N and 'no autograd gradient' in e.transfer['to_reference']['skipped']
     d = evaluate(float_cnn, (xt, yt), deployed=str(i8), eps=EPS, n=N).deployed
+    # per-tensor int8 moves logits by about 1 % of their range: the top class changes on few of the 64 points
     assert d['agreement']['accuracy'] > 0.9 and set(d['replay']) >= {'bim', 'worst case'} and d['square_on_graph']['n'] == N
 
 def test_qstudy_w1a1(tmp_path_factory, digits):
@@ -110,7 +107,7 @@ def test_qstudy_w1a1(tmp_path_factory, digits):
     _, (xt, yt) = digits
     e = evaluate(model, (xt, yt), eps=EPS, n=N)
     assert e.quantization == dict(quantizer='qstudy', weight_bits=[1], act_bits=[1])
-    if 'bpda' in e.attacks: assert 'qstudy activation quantizer' in e.backward['bpda']
+    assert 'bpda' in e.attacks and 'qstudy activation quantizer' in e.backward['bpda']   # shattered: the aware attacks ran
     assert e.worst_case['accuracy'] <= e.attacks['bim']['accuracy']
 
 FACTORY = '''
