@@ -310,7 +310,8 @@ def recipe_name(recipe='qstudy'):
 # bump a stage's number when its code changes the numbers it stores; downstream artifacts carry upstream hashes.
 # models 2: recipes, per-model seeds, plateau stopping, an epoch-seeded sampler (a resumed run is the same run)
 # strongest 2: every gradient attack on both backward passes (the model's own and BPDA's shadow), and their duel
-STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=1, ensemble=1,
+# diagnostics 2: the temperature check under one name for every model, its per-β successes in the reason
+STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=2, ensemble=1,
                             strongest=2, deploy=1, regime=1))
 
 def package_dir() -> Path:

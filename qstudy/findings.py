@@ -9,10 +9,10 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only', 'binary_resists',
            'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
            'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_rises', 'regime_explains',
-           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'gradient_uninformative',
-           'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
-           'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table',
-           'write_findings', 'verdicts', 'findings_html', 'answer']
+           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative',
+           'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci',
+           'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper',
+           'findings_table', 'write_findings', 'verdicts', 'findings_html', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -553,12 +553,16 @@ def _exactly_fully(found, d, what, rule):
     return 'does not hold', (f"{what} but not fully quantized: {', '.join(extra) or 'none'}; fully quantized but not: "
                              f"{', '.join(missed) or 'none'}; {rule}")
 
+def uninformative(v):
+    "Question (a) for one model's masking numbers: the straight-through gradient disagrees with finite differences, or ZOO sees a flat loss."
+    return v['cosine'] < COS_MIN or bool(v['zoo_estimates']) and v['zoo_zero'] > ZOO_ZERO_MAX
+
 def gradient_uninformative(sec, ds):
     "§5.1's explanation, question (a): the fully quantized models', and only their, gradients are uninformative."
     if m := _missing(sec, 'masking'): return m
     d = sec['masking']['models']
     if any(v.get('cosine') is None for v in d.values()): return '–', 'cannot tell', 'the stored diagnoses predate the gradient numbers: run the masking section again'
-    bad = [m for m, v in d.items() if v['cosine'] < COS_MIN or (v['zoo_estimates'] and v['zoo_zero'] > ZOO_ZERO_MAX)]
+    bad = [m for m, v in d.items() if uninformative(v)]
     ev = '; '.join(f"{m} cosine {v['cosine']:.2f} (n={v['n']}), ZOO zero {v['zoo_zero']:.0%} of {v['zoo_estimates']:,} estimates"
                    f" on {v['zoo_points']} points" for m, v in d.items())
     rule = (f"uninformative: the straight-through gradient's cosine with finite differences of the real forward below {COS_MIN}, "

@@ -4,17 +4,18 @@
 
 # %% auto #0
 __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES', 'STRONG_ATTACKS', 'REPORT_WORKERS', 'PAGE_CSS',
-           'PATH_VARS', 'StudyError', 'check_inputs', 'check_writable', 'bar', 'train_stage', 'attack_stage',
-           'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage',
-           'diagnostics_stage', 'nav_links', 'report_page', 'run_report', 'report_parameters', 'timed_report',
-           'record_stages', 'stage_times', 'what_models', 'write_index', 'absolute_env', 'study', 'status', 'Parser',
-           'parser', 'trainer_kwargs', 'main', 'load_factory', 'write_card', 'evaluate_command', 'model_records',
-           'ran_precision', 'deviations', 'attack_deviations', 'blank_missing', 'yerr', 'save_figure', 'save_headline',
-           'figure_html', 'class_names', 'pick_example', 'gallery']
+           'OTHER_DATASET', 'PATH_VARS', 'SMALL_N', 'StudyError', 'check_inputs', 'check_writable', 'bar',
+           'train_stage', 'attack_stage', 'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage',
+           'ensemble_stage', 'regime_stage', 'diagnostics_stage', 'nav_links', 'report_page', 'run_report',
+           'report_parameters', 'timed_report', 'record_stages', 'stage_times', 'what_models', 'write_index',
+           'absolute_env', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory',
+           'write_card', 'evaluate_command', 'model_records', 'ran_precision', 'deviations', 'attack_deviations',
+           'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text',
+           'page_table', 'show_figure', 'page_problems', 'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
-import argparse, contextlib, os, sys, time, html
+import argparse, contextlib, os, re, sys, time, html
 from pathlib import Path
 from . import store
 from .config import (PROFILES, DATASETS, MODEL_NAMES, ENSEMBLE, PAPER_ATTACKS, PRESETS, ACCELERATORS, InputError,
@@ -168,29 +169,41 @@ PAGE_CSS = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1150px;margin:1.
             "nav{font-size:13px;margin:.5em 0 1.5em}nav a{margin-right:1.2em}a.anchor-link{display:none}"
             "table{border-collapse:collapse;font-size:12.5px;margin:.6em 0}th,td{border:1px solid #ccc;padding:2px 6px}"
             "td{text-align:left}th{background:#f3f3f3}img{max-width:100%}h1{font-size:1.55em}h2{font-size:1.25em;margin-top:1.6em}"
-            "pre{white-space:pre-wrap;font-size:12.5px;background:#f7f7f7;padding:.4em .6em}")
+            "pre{white-space:pre-wrap;font-size:12.5px;background:#f7f7f7;padding:.4em .6em}"
+            "p.answer{font-size:1.05em;background:#eef5ee;border-left:4px solid #4a8a4a;padding:.5em .8em}"
+            "figure{margin:1em 0}figcaption{font-size:13px;color:#444;max-width:60em}p.note{font-size:12.5px;color:#666}")
 
-def nav_links(section):
-    "Links to the index, the findings and the sections before and after `section` (from a dataset's folder)."
+OTHER_DATASET = {'cifar10': 'svhn', 'svhn': 'cifar10'}   # the paper's two datasets: a section links to its twin
+
+def nav_links(section, dataset=None):
+    "Links to the index, the findings, the sections before and after `section` and the same section on the other dataset."
     names = [s for s in SECTIONS if s in DEFAULT_SECTIONS or s == section]  # an opt-in page is not every dataset's
     i = names.index(section)
     links = ["<a href='../index.html'>index</a>", "<a href='../findings.html'>findings</a>"]
     if i > 0: links.append(f"<a href='{names[i - 1]}.html'>← {html.escape(SECTIONS[names[i - 1]]['title'])}</a>")
     if i + 1 < len(names): links.append(f"<a href='{names[i + 1]}.html'>{html.escape(SECTIONS[names[i + 1]]['title'])} →</a>")
+    if dataset in OTHER_DATASET: links.append(f"<a href='../{OTHER_DATASET[dataset]}/{section}.html'>this section on {OTHER_DATASET[dataset]}</a>")
     return '<nav>' + ' '.join(links) + '</nav>'
 
-def report_page(nb, section, title=None, nav=None):
-    "The page a reader sees: the executed notebook's text, tables and figures, with code, parameters and warnings left out."
-    import copy
+def report_page(nb, section, title=None, nav=None,
+                headline=None,   # the section's answer, shown under its title (the notebook computes it last)
+                dataset=None):   # the page's dataset, for the link to its twin
+    "The page a reader sees: the title, the answer, then the notebook's text, tables and figures, without code, parameters or warnings."
+    import copy, nbformat
     from nbconvert import HTMLExporter
     nb = copy.deepcopy(nb)
     nb.cells = [c for c in nb.cells if not {'parameters', 'injected-parameters'} & set(c.metadata.get('tags', []))]
     for c in nb.cells:  # stderr carries library warnings, not results; the code stays in the .ipynb beside the page
-        if c.cell_type == 'code': c.outputs = [o for o in c.outputs if o.get('name') != 'stderr']
+        if c.cell_type == 'code': c.outputs = [o for o in c.outputs if o.get('name') != 'stderr' and
+                                               not (o.get('name') == 'stdout' and o.get('text', '').startswith('headline:'))]
+    if headline:  # the answer first: under the title, not in the notebook's last cell
+        first = next((i for i, c in enumerate(nb.cells) if c.cell_type == 'markdown'), -1)
+        nb.cells.insert(first + 1, nbformat.v4.new_markdown_cell(
+            f"<p class='answer'><strong>In short:</strong> {html.escape(headline)}</p>"))
     body, _ = HTMLExporter(template_name='basic', exclude_input=True, exclude_input_prompt=True,
                            exclude_output_prompt=True).from_notebook_node(nb)
     title = title or SECTIONS[section]['title']
-    nav = nav_links(section) if nav is None else nav
+    nav = nav_links(section, dataset) if nav is None else nav
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>qstudy — {html.escape(title)}</title>"
             f"<style>{PAGE_CSS}</style></head><body>{nav}{body}{nav}</body></html>")
 
@@ -205,10 +218,12 @@ def run_report(section, params, out_dir, quiet=False):
                         parameters=dict(params, out_dir=str(out_dir.resolve())), progress_bar=False,
                         log_output=False, kernel_name='python3')
     nb = nbformat.read(tmp, as_version=4)
-    store.atomic_write(out_dir / f'{section}.html', lambda p: Path(p).write_text(report_page(nb, section)))
-    os.replace(tmp, final)
     h = out_dir / f'{section}.json'
-    return store.load_json(h)['headline'] if h.exists() else ''
+    headline = store.load_json(h)['headline'] if h.exists() else ''
+    store.atomic_write(out_dir / f'{section}.html', lambda p: Path(p).write_text(
+        report_page(nb, section, headline=headline, dataset=params.get('dataset'))))
+    os.replace(tmp, final)
+    return headline
 
 def report_parameters(section):
     "The names a section's report notebook declares in its parameters cell."
@@ -625,15 +640,15 @@ def attack_deviations(profile, attacks, n_points=None, attack_overrides=None):
         n, params, _ = attack_settings(profile, a, n_points, **(attack_overrides or {}).get(a, {}))
         paper = PRESETS[a]['paper']
         changed = {k: v for k, v in params.items() if paper.get(k) != v}
-        lines.append(f"- {a}: n = {n} attacked points (paper: 1000)" + (f"; changed from Appendix B: {changed}" if changed else "; Appendix B parameters"))
+        lines.append(f"- {a}: n = {n} attacked points (paper: 1000)" + (f"; changed from Appendix B: {settings_text(changed)}" if changed else "; Appendix B parameters"))
     return '\n'.join(lines)
 
-def blank_missing():
-    "Show missing values in a report's tables as blanks, not NaN (an HTML formatter for DataFrames in this kernel)."
+def readable_tables():
+    "Show every DataFrame of this kernel as `page_table` does (no index column, no booleans, no nan): what a page shows, not pandas' repr."
     import pandas as pd
     from IPython import get_ipython
     ip = get_ipython()
-    if ip is not None: ip.display_formatter.formatters['text/html'].for_type(pd.DataFrame, lambda df: df.to_html(na_rep=''))
+    if ip is not None: ip.display_formatter.formatters['text/html'].for_type(pd.DataFrame, lambda df: page_table(df).data)
 
 def yerr(value, lo, hi):
     "Matplotlib's [below, above] error lengths of `value` within [lo, hi], never negative (a Wilson bound at 0 or 1 may miss by a rounding)."
@@ -663,6 +678,124 @@ def figure_html(fig,        # a matplotlib figure
     return HTML(f"<figure><img src='data:image/png;base64,{src}' alt='{html.escape(alt, quote=True)}'>"
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
+
+# %% ../nbs/10_study.ipynb #98dbd83d
+SMALL_N = 30   # below this many points a rate's interval is too wide to read alone: the page greys it
+
+def settings_text(d: dict):
+    "Settings as words: 'binary_search_steps 4, steps 10' (never a dict's repr on a page)."
+    return ', '.join(f"{k} {settings_text(v) if isinstance(v, dict) else cell_text(v)}" for k, v in d.items())
+
+def cell_text(v, digits=3):
+    "One value as a table cell shows it: ✓/✗, integers without '.0', '—' for missing, floats to `digits`, words for dicts and lists."
+    import math, numbers
+    if v is None or (isinstance(v, float) and math.isnan(v)): return '—'
+    if isinstance(v, dict): return settings_text(v)
+    if isinstance(v, (list, tuple)): return ', '.join(cell_text(x, digits) for x in v)
+    if type(v).__name__ in ('bool', 'bool_'): return '✓' if v else '✗'
+    if isinstance(v, numbers.Integral): return str(int(v))
+    if isinstance(v, numbers.Real): return f'{float(v):.{digits}f}'
+    return str(v)
+
+def _counts(col):
+    "Whether a float column holds counts (every value whole, some above 1): shown as integers."
+    import pandas as pd
+    v = pd.to_numeric(col, errors='coerce').dropna()
+    return col.dtype.kind == 'f' and len(v) > 0 and bool((v == v.round()).all()) and bool((v.abs() > 1).any())
+
+def _small(text, small=SMALL_N):
+    "Whether a cell's text names a sample size below `small` ('n=4', 'n = 12')."
+    import re
+    return any(int(k) < small for k in re.findall(r'\bn\s*=\s*(\d+)', str(text)))
+
+def page_table(df,               # a DataFrame, as a report builds it
+               digits=3,         # decimals of a float cell
+               small=SMALL_N):   # cells measured on fewer points are greyed
+    "The DataFrame as the HTML table a page shows: no index column, readable cells, small samples greyed and noted."
+    import hashlib, pandas as pd
+    from IPython.display import HTML
+    df = df.reset_index(drop=isinstance(df.index, pd.RangeIndex))
+    shown = pd.DataFrame({c: [str(int(v)) if _counts(df[c]) and v == v else cell_text(v, digits) for v in df[c]] for c in df.columns},
+                         columns=df.columns)
+    grey = pd.DataFrame(False, index=shown.index, columns=shown.columns)
+    for c in shown.columns: grey[c] = [_small(t, small) for t in shown[c]]
+    if 'n' in df.columns:   # a row's sample size; under a pivot's 'n' level, the smallest of the row's
+        n = df['n'] if isinstance(df['n'], pd.Series) else df['n'].apply(pd.to_numeric, errors='coerce').min(axis=1)
+        grey.loc[(pd.to_numeric(n, errors='coerce') < small).values, :] = True
+    st = (shown.style.hide(axis='index').format(escape='html')
+          .apply(lambda _: grey.map(lambda g: 'color:#9a9a9a' if g else ''), axis=None)
+          .set_uuid(hashlib.md5(shown.to_csv().encode()).hexdigest()[:10]))   # the same table, the same page: ids from the content
+    note = (f"<p class='note'>Grey: measured on fewer than {small} points, an interval too wide to read alone.</p>"
+            if grey.values.any() else '')
+    return HTML(st.to_html() + note)
+
+def show_figure(fig, out_dir, name,   # the figure, and where `save_figure` keeps it
+                alt: str,             # what it shows, for a reader who cannot see it
+                caption: str):        # what it shows, n, and how to read it
+    "Save the figure under out_dir/figures and show it with its alt text and caption."
+    from IPython.display import display
+    save_figure(fig, out_dir, name)
+    display(figure_html(fig, alt, caption))
+
+# %% ../nbs/10_study.ipynb #1ba7df55
+from html.parser import HTMLParser
+
+class _Page(HTMLParser):
+    "A page's title, images (and those without alt text), visible text, code areas and table cells."
+    def __init__(self):
+        super().__init__()
+        self.title, self.imgs, self.bad_alt, self.text, self.code, self._skip, self._in_title = '', 0, 0, [], 0, 0, False
+        self.tables, self._cell, self._row = [], None, None
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs); cls = a.get('class') or ''
+        if tag == 'title': self._in_title = True
+        if tag == 'img':
+            self.imgs += 1
+            if not (a.get('alt') or '').strip() or 'no description has been provided' in a['alt'].lower(): self.bad_alt += 1
+        if tag in ('script', 'style'): self._skip += 1
+        if re.search(r'jp-InputArea-editor|input_area|jp-CodeMirrorEditor|cm-editor', cls): self.code += 1
+        if tag == 'table': self.tables.append([])
+        if tag == 'tr' and self.tables: self._row = []; self.tables[-1].append(self._row)
+        if tag in ('td', 'th') and self._row is not None: self._cell = [tag, '']; self._row.append(self._cell)
+    def handle_endtag(self, tag):
+        if tag == 'title': self._in_title = False
+        if tag in ('script', 'style'): self._skip = max(0, self._skip - 1)
+        if tag in ('td', 'th'): self._cell = None
+        if tag == 'tr': self._row = None
+    def handle_data(self, d):
+        if self._in_title: self.title += d
+        elif not self._skip:
+            self.text.append(d)
+            if self._cell is not None: self._cell[1] += d
+
+def _index_columns(tables):
+    "Tables whose first column is a bare run of integers under an empty header: a pandas index left on the page."
+    n = 0
+    for rows in tables:
+        rows = [r for r in rows if r]
+        if len(rows) < 3 or rows[0][0][1].strip(): continue
+        body = [r[0][1].strip() for r in rows[1:]]
+        if len(body) >= 2 and all(re.fullmatch(r'-?\d+', c) for c in body): n += 1
+    return n
+
+def page_problems(page: str,          # a page's HTML
+                  figures=True):      # whether it should show a figure (a section page does; the index and findings need not)
+    "What a reader would trip over on a page: code, nan, images without alt text, literal markup, Python reprs, index columns, booleans, counts as floats."
+    p = _Page(); p.feed(page)
+    text = ' '.join(p.text)
+    cells = [c[1].strip() for t in p.tables for r in t for c in r]
+    out = []
+    if not p.title.strip() or p.title.strip().lower() == 'notebook': out.append(f'title {p.title.strip()!r}')
+    if p.code: out.append(f'{p.code} visible code cells')
+    if (k := len(re.findall(r'\b(nan|NaN)\b', text))): out.append(f'{k} visible nan')
+    if figures and p.imgs == 0: out.append('no figure')
+    if p.bad_alt: out.append(f'{p.bad_alt} images without alt text')
+    if (k := len(re.findall(r'</?(br|b|i|p|td|tr|div|span|sup|sub)\s*/?>', text))): out.append(f'{k} literal tags shown as text')
+    if (k := len(re.findall(r"\{'[^']*': |\['[^']*', '|\{\d+(\.\d+)?: ", text))): out.append(f'{k} dict/list reprs')
+    if (k := _index_columns(p.tables)): out.append(f'{k} tables with an index column')
+    if (k := sum(c in ('True', 'False') for c in cells)): out.append(f'{k} True/False cells')
+    if (k := len(re.findall(r'\bn\s*=\s*\d+\.0\b', text))): out.append(f'{k} counts printed as floats')
+    return out
 
 # %% ../nbs/10_study.ipynb #a6619df3
 def class_names(dataset):

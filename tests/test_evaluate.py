@@ -140,6 +140,8 @@ def test_command_writes_a_card_for_a_model_saved_to_a_file(tmp_path, digits):
     assert 'vanishing gradient (bare round on the input path)' in d['masking']['verdict']
     page = (tmp_path / 'card' / 'card.html').read_text()
     assert d['summary'].split(':')[0] in page and "<img alt=" in page and '<figcaption>' in page
+    from qstudy.study import page_problems
+    assert page_problems(page) == [], page_problems(page)   # read as a reader would: no reprs, booleans, nan or code
 
 @pytest.mark.parametrize('args, says', [
     (['--model', 'nothere.py:make'], 'no file nothere.py'),

@@ -5,7 +5,7 @@ import pytest, torch
 from conftest import qstudy, BIN
 from qstudy import store
 from qstudy.models import MODEL_NAMES
-from qstudy.study import SECTIONS, STAGES, DEFAULT_SECTIONS
+from qstudy.study import SECTIONS, STAGES, DEFAULT_SECTIONS, page_problems
 from qstudy.findings import CLAIMS
 
 @pytest.fixture(scope='module')
@@ -48,6 +48,7 @@ def test_smoke_study_produces_every_report(smoke):
     assert idx.index('Does low-bitwidth quantization change adversarial robustness?') < idx.index('<h2>digits</h2>') < idx.index('<table')
     assert 'claims judged' in idx and 'wall time per stage' not in idx.split('<footer>')[0] and 'network at width' in idx
     fh = (d / 'reports' / 'smoke' / 'findings.html').read_text()
+    assert page_problems(idx, figures=False) == [] and page_problems(fh, figures=False) == []
     assert '&lt;br&gt;' not in fh and '<br>' not in fh and fh.count("<span class='v'") >= len(CLAIMS)
     for s in DEFAULT_SECTIONS:   # a page for readers: a real title, links back, no code, no parameters cell, a small stylesheet
         page = (out / f'{s}.html').read_text()
@@ -58,9 +59,13 @@ def test_smoke_study_produces_every_report(smoke):
         text = visible_text(page)
         assert not re.search(r'\bnan\b', text, re.I), (s, 'a missing number shows as nan', text[max(0, re.search(r'nan', text, re.I).start() - 80):][:160])
         assert 'import ' not in text and 'def ' not in text, (s, 'code shows on the page')
-        nb = json.loads((out / f'{s}.ipynb').read_text())   # every figure the notebook drew reaches the page
-        drawn = sum('image/png' in o.get('data', {}) for c in nb['cells'] for o in c.get('outputs', []))
-        assert drawn >= 1 and page.count('<img') == drawn, (s, drawn, page.count('<img'))
+        nb = json.loads((out / f'{s}.ipynb').read_text())   # every figure the notebook drew reaches the page, with its caption
+        outs = [o.get('data', {}) for c in nb['cells'] for o in c.get('outputs', [])]
+        drawn = sum('image/png' in o or '<figure>' in ''.join(o.get('text/html', '')) for o in outs)
+        assert drawn >= 1 and page.count('<img') == drawn == page.count('<figcaption>'), (s, drawn, page.count('<img'))
+        # read as a reader would: no literal markup, Python reprs, index columns, booleans, nan, images without alt text, code
+        assert page_problems(page) == [], (s, page_problems(page))
+        assert re.search('class=.answer.', page).start() < page.index('<table'), (s, 'the answer comes before the tables')
 
 def visible_text(page):
     "What a reader sees of an HTML page: its text without tags, stylesheets or scripts."
@@ -92,7 +97,7 @@ def test_regime_section(regime):
     out = d / 'reports' / 'smoke' / 'digits'
     page = (out / 'regime.html').read_text()
     assert page.count('<img') >= 3 and "href='../index.html'" in page and 'jp-InputArea' not in page
-    assert not re.search(r'\bnan\b', page, re.I)
+    assert not re.search(r'\bnan\b', page, re.I) and page_problems(page) == [], page_problems(page)
     after = artifacts(d / 'runs')['models']
     assert all(after[h] == t for h, t in before.items())   # the nine models untouched
     from qstudy.training import model_record
