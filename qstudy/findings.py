@@ -6,13 +6,13 @@
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
            'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED',
            'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers', 'load_sections', 'keep_numbers', 'kn',
-           'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'weight_only', 'binary_resists',
-           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
-           'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_rises', 'regime_explains',
-           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative',
-           'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci',
-           'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper',
-           'findings_table', 'write_findings', 'verdicts', 'findings_html', 'answer']
+           'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_spread', 'weight_only',
+           'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends',
+           'strongest_poor', 'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_rises',
+           'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
+           'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells',
+           'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
+           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts', 'findings_html', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -20,9 +20,9 @@ from pathlib import Path
 from statistics import NormalDist
 import numpy as np
 from . import store
-from .metrics import wilson, fmt_acc, diff_ci, equivalent, exceeds, n_to_decide, paired_diff_ci
+from .metrics import wilson, fmt_acc, diff_ci, equivalent, exceeds, n_to_decide, paired_diff_ci, seeds_diff_ci, seeds_exceed
 from .paper import paper_attack, paper_accuracy, TABLE5, TABLE6
-from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE
+from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES
 
 # %% ../nbs/09a_findings.ipynb #f427e9f7
 SECTION_FILES = ('accuracy', 'robustness', 'transfer', 'gradients', 'ensemble', 'strongest', 'deployment', 'regime', 'masking')
@@ -43,9 +43,16 @@ def section_numbers(section, profile, dataset, run_dir, seed=0, models=MODEL_NAM
         return dict(table=[dict(model=m, accuracy=r['accuracy'], n=r['n_test'])
                            for m in models for r in [model_record(m, dataset, profile, seed, run_dir, **(overrides or {}))]])
     if section == 'robustness':
+        def replicate(m, a, k):   # float's and w1a1's replicates, where the seeds stage stored them
+            try: r = adversarial_record(m, a, dataset, profile, seed + k, run_dir, train_overrides=overrides)
+            except store.NotInStore: return None
+            return dict(attack=a, model=m, seed=seed + k, acc=r['acc'], n=r['n'])
+        seeds = [r for m in REPLICATES['models'] if m in models for a in REPLICATES['attacks']
+                 for k in REPLICATES['seeds'] if (r := replicate(m, a, k))]
         return dict(table=[dict(attack=a, model=m, **{k: r[k] for k in ('acc', 'n', 'l2', 'linf')})
                            for a in PAPER_ATTACKS for m in models
-                           for r in [adversarial_record(m, a, dataset, profile, seed, run_dir, train_overrides=overrides)]])
+                           for r in [adversarial_record(m, a, dataset, profile, seed, run_dir, train_overrides=overrides)]],
+                    seeds=seeds, seed=seed)
     if section == 'transfer':
         t = transfer_result(dataset, profile, PAPER_ATTACKS, models, seed, run_dir, train_overrides=overrides, compute=False)
         t = t[t.kept]
@@ -191,6 +198,18 @@ def fmt_boot(r):
 def _rob(sec, attack, model):
     return next((r for r in sec['robustness']['table'] if r['attack'] == attack and r['model'] == model), None)
 
+def _seeds(sec, attack, model):
+    "[(k, n)] of `model` under `attack` per seed: the study's seed first, then its replicates (only the first without the seeds stage)."
+    first = _rob(sec, attack, model)
+    more = [r for r in sec['robustness'].get('seeds', ()) if r['attack'] == attack and r['model'] == model]
+    return [kn(first)] + [kn(r) for r in sorted(more, key=lambda r: r['seed'])] if first else []
+
+def seed_spread(sec, attack, model):
+    "The spread (largest − smallest rate) of `model` under `attack` over its seeds, and how many seeds; (None, 1) with one."
+    ks = _seeds(sec, attack, model)
+    rates = [k / n for k, n in ks]
+    return (max(rates) - min(rates), len(rates)) if len(rates) > 1 else (None, len(rates))
+
 def _paper(ds, attack, model):
     p = paper_attack(ds, attack, model)
     return f" (paper {p[0]:.2f})" if p and p[0] is not None else ''
@@ -239,12 +258,22 @@ def binary_resists(sec, ds):
     if any(None in r for r in rows.values()): return '–', 'cannot tell', 'float or w1a1 missing from robustness'
     ev = '; '.join(f"{a}: w1a1 {fmt_acc(*kn(b))}{_paper(ds, a, 'w1a1')} vs float {fmt_acc(*kn(f))}{_paper(ds, a, 'float')}"
                    for a, (f, b) in rows.items())
-    far = {a: exceeds(kn(rows[a][1]), kn(rows[a][0]), FAR) for a in ('fgsm', 'bim')}
-    cw = exceeds(kn(rows['cwl2'][1]), kn(rows['cwl2'][0]), FAR)
+    # with replicates, over the seeds: a difference counts only beyond what training another seed does
+    seeds = {a: (_seeds(sec, a, 'w1a1'), _seeds(sec, a, 'float')) for a in ('fgsm', 'bim', 'cwl2')}
+    over_seeds = all(len(w) > 1 and len(f) > 1 for w, f in seeds.values())
+    cmp_ = (lambda a: seeds_exceed(*seeds[a], FAR)) if over_seeds else (lambda a: exceeds(kn(rows[a][1]), kn(rows[a][0]), FAR))
+    far = {a: cmp_(a) for a in ('fgsm', 'bim')}
+    cw = cmp_('cwl2')
+    if over_seeds:
+        rates = lambda ks: '/'.join(f"{k / n:.2f}" for k, n in ks)
+        ev += '; over seeds ' + '; '.join(f"{a}: w1a1 {rates(w)} vs float {rates(f)}, w1a1 − float "
+                                          + '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*seeds_diff_ci(w, f)) for a, (w, f) in seeds.items())
     half1 = 'holds' if all(v == 1 for v in far.values()) else 'does not hold' if -1 in far.values() else 'cannot tell'
     half2 = {1: 'does not hold', -1: 'holds', 0: 'cannot tell'}[cw]
     verdict = ('holds' if half1 == half2 == 'holds' else 'does not hold' if 'does not hold' in (half1, half2) else 'cannot tell')
-    rule = f"far better: w1a1 − float's 95 % interval above {FAR}; not on CW-L2: that interval below {FAR}"
+    rule = (f"far better: w1a1 − float's 95 % interval above {FAR}; not on CW-L2: that interval below {FAR}"
+            + ("; the interval over the seeds (Welch's t over each model's three seeds, never narrower than the pooled points')"
+               if over_seeds else "; one seed each (the points' interval)"))
     return ev, verdict, (f"FGSM and BIM far better: {half1}" + (' (not far better)' if half1 == 'does not hold' else '')
                          + f"; not on CW-L2: {half2}; {rule}")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from . import store
 from .config import (PROFILES, DATASETS, MODEL_NAMES, ENSEMBLE, PAPER_ATTACKS, PRESETS, ACCELERATORS, InputError,
                            model_bits, profile as get_profile, use_device, use_attack_batch, main_process, model_seed,
-                           with_baseline)
+                           with_baseline, REPLICATES, replicate_keys)
 
 # %% ../nbs/10_study.ipynb #aad72861
 import qstudy
@@ -32,7 +32,7 @@ NBS = next((d for d in (Path(qstudy.__file__).resolve().parent.parent / 'nbs', P
 # report's own small defaults (for a standalone run) that the study replaces by None, i.e. the profile's numbers
 SECTIONS = {
     'accuracy': dict(notebook='report_accuracy.ipynb', title='§4.2, Table 2: clean accuracy of the nine models', needs=()),
-    'robustness': dict(notebook='report_robustness.ipynb', needs=('attacks',),
+    'robustness': dict(notebook='report_robustness.ipynb', needs=('attacks', 'seeds'),
                        title='§5.1, Tables 3-4: FGSM, BIM, CW-L2, SPSA, ZOO against every model'),
     'transfer': dict(notebook='report_transfer.ipynb', needs=('attacks', 'transfer'),
                      title='§5.2, Figures 1-2, Tables 17-34: transferability between every pair of models'),
@@ -51,10 +51,10 @@ SECTIONS = {
                    title="Beyond the paper: the regime — what makes a binarized network look robust (width, training length, the authors' placement)"),
 }
 DEFAULT_SECTIONS = tuple(s for s, meta in SECTIONS.items() if not meta.get('opt_in'))
-STAGES = ('attacks', 'strong', 'strongest', 'transfer', 'gradients', 'ensemble', 'diagnostics', 'deployment', 'regime')  # after training, in this order
+STAGES = ('attacks', 'strong', 'strongest', 'seeds', 'transfer', 'gradients', 'ensemble', 'diagnostics', 'deployment', 'regime')  # after training, in this order
 # under a Lightning strategy (--devices 2 --strategy ddp) these split their points across the ranks; the stages after
 # them, and the reports, run in rank 0 alone
-DISTRIBUTED_STAGES = ('attacks', 'strong', 'strongest')
+DISTRIBUTED_STAGES = ('attacks', 'strong', 'strongest', 'seeds')
 assert STAGES[:len(DISTRIBUTED_STAGES)] == DISTRIBUTED_STAGES  # the other ranks stop after them
 STRONG_ATTACKS = ('square', 'bpda')
 REPORT_WORKERS = 2  # report notebooks executed at once
@@ -106,18 +106,21 @@ def train_stage(models, dataset, profile, seed, run_dir, quiet=False, trainer_kw
     if trainer_kwargs: barrier()  # every rank finds every model rank 0 stored
     return recs
 
-def attack_stage(models, attacks, dataset, profile, seed, run_dir, quiet=False, trainer_kwargs=None, **overrides):
+def attack_stage(models, attacks, dataset, profile, seed, run_dir, quiet=False, trainer_kwargs=None,
+                 offsets=(0,),   # train and attack each model at seed + each offset (the seeds stage: its replicates)
+                 **overrides):
     "Craft or load every (model, attack) pair's adversarial examples, across Lightning's ranks if `trainer_kwargs` asks; the bar counts points."
     from qstudy.metrics import adversarial_examples, attack_settings
-    total = sum(attack_settings(profile, a)[0] for a in attacks) * len(models)
-    with bar(total, 'attacks', quiet) as b:
+    total = sum(attack_settings(profile, a)[0] for a in attacks) * len(models) * len(offsets)
+    with bar(total, 'attacks' if offsets == (0,) else 'seeds', quiet) as b:
         for a in attacks:
             for m in models:
-                b.set_postfix_str(f'{a} on {m}')
-                before = b.n
-                r = adversarial_examples(m, a, dataset, profile, seed, run_dir, train_overrides=overrides,
-                                         progress=b.update, trainer_kwargs=trainer_kwargs)['record']
-                if b.n == before: b.update(r['n'])  # loaded from the store: counts as done
+                for k in offsets:
+                    b.set_postfix_str(f'{a} on {m}' + (f' seed {seed + k}' if k else ''))
+                    before = b.n
+                    r = adversarial_examples(m, a, dataset, profile, seed + k, run_dir, train_overrides=overrides,
+                                             progress=b.update, trainer_kwargs=trainer_kwargs)['record']
+                    if b.n == before: b.update(r['n'])  # loaded from the store: counts as done
 
 def strongest_stage(models, dataset, profile, seed, run_dir, quiet=False, trainer_kwargs=None, **overrides):
     "Craft or load every model's strongest attacks (across Lightning's ranks if asked), then rank 0 stores the summary."
@@ -350,6 +353,9 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
                ensemble=lambda: ensemble_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
                diagnostics=lambda: diagnostics_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
                strong=lambda: attack_stage(models, list(STRONG_ATTACKS), dataset, profile, seed, run_dir, quiet, trainer_kwargs, **overrides),
+               # float's and w1a1's replicates at the next seeds, under the attacks of Tables 3-4's contrast
+               seeds=lambda: attack_stage([m for m in REPLICATES['models'] if m in models], list(REPLICATES['attacks']), dataset, profile,
+                                          seed, run_dir, quiet, trainer_kwargs, offsets=REPLICATES['seeds'], **overrides),
                strongest=lambda: strongest_stage(models, dataset, profile, seed, run_dir, quiet, trainer_kwargs, **overrides),
                deployment=lambda: deployment_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
                regime=lambda: regime_stage(models, dataset, profile, seed, run_dir, quiet))
@@ -375,7 +381,9 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         start = t0 = time.time(); store.begin_stage('train')
         if not all(SECTIONS[s].get('own_models') for s in sections):  # the regime section alone trains only its own
             # the same-precision baseline is trained with the others when a stage compares it
-            train_stage(with_baseline(models) if {'transfer', 'gradients'} & set(stages) else models, dataset, profile, seed,
+            # and the replicates when the seeds stage attacks them (here: under a strategy every rank trains together)
+            train_stage((with_baseline(models) if {'transfer', 'gradients'} & set(stages) else models)
+                        + (replicate_keys(models) if 'seeds' in stages else []), dataset, profile, seed,
                         run_dir, quiet, trainer_kwargs, **overrides)
             done('train', t0)
         out_dir = Path(reports_dir) / profile / dataset
