@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['wilson', 'rate_gap', 'fmt_acc', 'diff_ci', 'equivalent', 'exceeds', 'n_to_decide', 'seeds_diff_ci', 'seeds_exceed',
-           'paired_diff_ci', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness', 'attack_points', 'attack_settings',
-           'adversarial_config', 'adversarial_record', 'attack_chunk', 'AttackRun', 'distributed_attack',
-           'attack_chunks', 'stored_adversarial', 'adversarial_examples']
+           'paired_diff_ci', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness', 'attack_points', 'profile_points',
+           'attack_settings', 'adversarial_config', 'adversarial_record', 'attack_chunk', 'AttackRun',
+           'distributed_attack', 'attack_chunks', 'stored_adversarial', 'adversarial_examples']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
 import math
@@ -146,15 +146,19 @@ def attack_points(pred_correct,  # bool tensor: which test points the model (or 
     return torch.from_numpy(np.sort(rng.choice(idx, size=min(n, len(idx)), replace=False)))
 
 # %% ../nbs/05_metrics.ipynb #6f3bfd93
-def attack_settings(profile_name, attack_name, n=None, preset=None, **overrides):
-    "(n points, full attack parameters, batch size on the study's device) of `attack_name` under a profile, with changes."
+def profile_points(points, model=None):
+    "A profile's points for one attack: a number, or {model: number, '*': the others'} (a costly attack sized where a claim needs it)."
+    return points.get(model, points['*']) if isinstance(points, dict) else points
+
+def attack_settings(profile_name, attack_name, n=None, preset=None, model=None, **overrides):
+    "(n points, full attack parameters, batch size on the study's device) of `attack_name` under a profile (for `model`), with changes."
     a = get_profile(profile_name)['attacks']
     params = attack_params(attack_name, preset or a['preset'], **{**a['overrides'].get(attack_name, {}), **overrides})
-    return (n or a['points'][attack_name]), params, attack_batch(a['batch_size'])
+    return (n or profile_points(a['points'][attack_name], model)), params, attack_batch(a['batch_size'])
 
 def adversarial_config(mrec, attack_name, profile='smoke', seed=0, n=None, preset=None, **attack_overrides):
     "(config, label, n, params, batch) of one model's adversarial set: what names it in the store."
-    n, params, batch = attack_settings(profile, attack_name, n, preset, **attack_overrides)
+    n, params, batch = attack_settings(profile, attack_name, n, preset, mrec['name'], **attack_overrides)
     # the batch sets each chunk's seed and where CW / ZOO abort early; the code version, how it is computed
     cfg = dict(kind='adversarial', model=mrec['hash'], model_name=mrec['name'], dataset=mrec['dataset'], attack=attack_name,
                preset=preset or get_profile(profile)['attacks']['preset'], params=params, n=n, seed=seed,

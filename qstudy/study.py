@@ -111,7 +111,7 @@ def attack_stage(models, attacks, dataset, profile, seed, run_dir, quiet=False, 
                  **overrides):
     "Craft or load every (model, attack) pair's adversarial examples, across Lightning's ranks if `trainer_kwargs` asks; the bar counts points."
     from qstudy.metrics import adversarial_examples, attack_settings
-    total = sum(attack_settings(profile, a)[0] for a in attacks) * len(models) * len(offsets)
+    total = sum(attack_settings(profile, a, model=m)[0] for a in attacks for m in models) * len(offsets)
     with bar(total, 'attacks' if offsets == (0,) else 'seeds', quiet) as b:
         for a in attacks:
             for m in models:
@@ -646,6 +646,9 @@ def attack_deviations(profile, attacks, n_points=None, attack_overrides=None):
     lines = []
     for a in attacks:
         n, params, _ = attack_settings(profile, a, n_points, **(attack_overrides or {}).get(a, {}))
+        per = get_profile(profile)['attacks']['points'][a]
+        if not n_points and isinstance(per, dict):   # sized per model: the models that need it, then the others
+            n = ', '.join(f"{v} on {m}" for m, v in per.items() if m != '*') + f", {per['*']} on the others"
         paper = PRESETS[a]['paper']
         changed = {k: v for k, v in params.items() if paper.get(k) != v}
         lines.append(f"- {a}: n = {n} attacked points (paper: 1000)" + (f"; changed from Appendix B: {settings_text(changed)}" if changed else "; Appendix B parameters"))
