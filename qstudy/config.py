@@ -326,7 +326,8 @@ def recipe_name(recipe='qstudy'):
 # models 2: recipes, per-model seeds, plateau stopping, an epoch-seeded sampler (a resumed run is the same run)
 # strongest 2: every gradient attack on both backward passes (the model's own and BPDA's shadow), and their duel
 # diagnostics 2: the temperature check under one name for every model, its per-β successes in the reason
-STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=2, ensemble=1,
+# ensemble 2: m by the paper's rule (PR ≥ 0.87), each member beside it refusing as much of the clean test set
+STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=2, ensemble=2,
                             strongest=2, deploy=1, regime=1))
 
 def package_dir() -> Path:

@@ -723,13 +723,18 @@ def ensemble_beats_single(sec, ds):
     if m := _missing(sec, 'ensemble'): return m
     t7 = [r for r in sec['ensemble'].get('table7') or [] if r['n'] > 0]
     if not t7: return '–', 'cannot tell', 'no Table 7 rows'
+    # fair: the member given the filter's right to refuse (as much of the clean test set), where the stage measured it
+    fair = all('only_filter_r' in r for r in t7)
+    if fair: t7 = [dict(r, only_filter=r['only_filter_r'], only_single=r['only_refusing'], k_single=r['k_refusing'],
+                        best_single=r['refusing_single']) for r in t7]
     rows = [(r, paired_diff(r)) for r in t7]
     cells = [(r, p) for r, p in rows if r['source'] != 'w1a1']
     ev = 'd_acc − the best other member alone, per attack/source: ' + '; '.join(
         f"{r['attack']}/{r['source']} {r['k_defended'] / r['n']:.2f} − {r['k_single'] / r['n']:.2f} ({r['best_single']}) = {p[0]:+.2f} "
         f"[{p[1]:+.2f}, {p[2]:+.2f}] n={r['n']}" for r, p in rows)
-    rule = ("for every attack and source other than w1a1, the paired 95 % interval of d_acc minus the best other member's accuracy "
-            "(chosen on the same examples) must lie above 0")
+    rule = ("for every attack and source other than w1a1, the paired 95 % interval of d_acc minus the best other member's "
+            + ("defended share, that member refusing its least confident inputs as often as the filter refuses clean ones"
+               if fair else "accuracy") + " (chosen on the same examples) must lie above 0")
     if not cells: return ev, 'cannot tell', 'only the fully binarized source was attacked, which the claim leaves out'
     worse = [f"{r['attack']} from {r['source']}" for r, p in cells if p[2] < 0]
     if worse: return ev, 'does not hold', f"a single member does better for {', '.join(worse)}; {rule}"
