@@ -271,17 +271,15 @@ def stage_times(out_dir,
 # %% ../nbs/10_study.ipynb #cf851c96
 def what_models(out_dir):
     "One sentence on what a dataset's models are: width, recipe, clean accuracy against Table 2, and where the data differ."
-    from qstudy.paper import paper_accuracy
     from qstudy.data import SVHN_SUBSET_NOTE
     ds = Path(out_dir).name
     st = Path(out_dir) / 'stages.json'
     tr = (store.load_json(st).get('run') or {}).get('train') if st.exists() else None
     if not tr: return ''   # reports from before the settings were recorded: said on their own pages, not guessed here
     j = Path(out_dir) / 'accuracy.json'
-    acc = store.load_json(j).get('headline', '') if j.exists() else 'not measured yet'
-    p = paper_accuracy(ds, 'float')
-    return (f"The models are the paper's network at width {tr['width']:g} ({tr.get('recipe', 'qstudy')} recipe); clean accuracy {acc}"
-            + (f" (Table 2: float {p:.2f})" if p else '') + '.'
+    acc = store.load_json(j).get('headline', '') if j.exists() else 'Their clean accuracy is not measured yet.'
+    # the accuracy page's headline: sentences of their own (Table 2 beside), after the one on width and recipe
+    return (f"The models are the paper's network at width {tr['width']:g} ({tr.get('recipe', 'qstudy')} recipe). {acc}"
             + (f" The data: {SVHN_SUBSET_NOTE}." if ds == 'svhn' else ''))
 
 def write_index(reports_dir, profile):
