@@ -8,7 +8,7 @@ __all__ = ['BITWIDTHS', 'MODEL_NAMES', 'ENSEMBLE', 'BASELINE', 'REPLICATES', 'DA
            'DEVICE_SIZES', 'RECIPE_SWITCHES', 'RECIPES', 'STAGE_VERSION', 'InputError', 'check_choice', 'canonical',
            'Frozen', 'freeze', 'config_hash', 'check_bits', 'model_bits', 'model_seed', 'replicate_keys',
            'with_baseline', 'profile', 'attack_params', 'resolve_device', 'use_device', 'current_device',
-           'main_process', 'device_sizes', 'attack_batch', 'use_attack_batch', 'recipe_switches', 'recipe_name',
+           'main_process', 'device_sizes', 'attack_batch', 'use_attack_batch', 'Run', 'recipe_switches', 'recipe_name',
            'package_dir']
 
 # %% ../nbs/00_config.ipynb #74f3d958
@@ -286,6 +286,30 @@ def use_attack_batch(n=None):
     if n is None: return
     if n < 1: raise InputError(f"attack batch {n}: allowed: a positive number of points")
     os.environ['QSTUDY_ATTACK_BATCH'] = str(n)
+
+from dataclasses import dataclass, field, replace
+
+@dataclass(frozen=True)
+class Run:
+    "One study's context, made once and handed whole to every stage: where its results are found or made, and how."
+    profile: str = 'smoke'
+    dataset: str = None                # None: the profile's
+    seed: int = 0
+    run_dir: object = None             # the run store
+    overrides: dict = field(default_factory=dict)   # training settings changed from the profile's
+    device: str = None                 # the accelerator; None: the best one here
+    attack_batch: int = None           # points attacked at once; None: the device's
+    trainer_kwargs: dict = None        # a Lightning strategy (devices, strategy) for the stages that split their points
+    quiet: bool = False
+    def __post_init__(self):
+        if self.dataset is None and self.profile in PROFILES: object.__setattr__(self, 'dataset', PROFILES[self.profile]['dataset'])
+    def at(self, **changes):
+        "The same run with some fields changed (another seed, no strategy)."
+        return replace(self, **changes)
+    def use(self):
+        "Make its device and attack batch this process's (and, through the environment, its report kernels'); return the device."
+        use_attack_batch(self.attack_batch)
+        return use_device(self.device)
 
 # %% ../nbs/00_config.ipynb #dba54c9b
 RECIPE_SWITCHES = {

@@ -19,8 +19,8 @@ import argparse, contextlib, os, re, sys, time, html
 from pathlib import Path
 from . import store
 from .config import (PROFILES, DATASETS, MODEL_NAMES, ENSEMBLE, PAPER_ATTACKS, PRESETS, ACCELERATORS, InputError,
-                           model_bits, profile as get_profile, use_device, use_attack_batch, main_process, model_seed,
-                           with_baseline, REPLICATES, replicate_keys)
+                           model_bits, profile as get_profile, main_process, model_seed,
+                           with_baseline, REPLICATES, replicate_keys, Run)
 
 # %% ../nbs/10_study.ipynb #aad72861
 import qstudy
@@ -92,81 +92,83 @@ def bar(total, desc, quiet):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, disable=quiet, leave=False, dynamic_ncols=True)
 
-def train_stage(models, dataset, profile, seed, run_dir, quiet=False, trainer_kwargs=None, **overrides):
-    "Train or load every model (a key: BASELINE trains float at seed + 1); return their records."
+def train_stage(run: Run, models):
+    "Train or load every model (a key: BASELINE trains float at seed + 1, 'name@k' name at seed + k); return their records."
     from qstudy.training import train_model, barrier
     recs = {}
-    with bar(len(models), 'train', quiet) as b:
+    with bar(len(models), 'train', run.quiet) as b:
         for m in models:
             b.set_postfix_str(m)
-            name, s = model_seed(m, seed)
-            recs[m] = train_model(name, dataset, profile, s, run_dir, progress=not quiet, trainer_kwargs=trainer_kwargs,
-                                  **overrides)[1]
+            name, s = model_seed(m, run.seed)
+            recs[m] = train_model(name, run.dataset, run.profile, s, run.run_dir, progress=not run.quiet,
+                                  trainer_kwargs=run.trainer_kwargs, **run.overrides)[1]
             b.update()
-    if trainer_kwargs: barrier()  # every rank finds every model rank 0 stored
+    if run.trainer_kwargs: barrier()  # every rank finds every model rank 0 stored
     return recs
 
-def attack_stage(models, attacks, dataset, profile, seed, run_dir, quiet=False, trainer_kwargs=None,
-                 offsets=(0,),   # train and attack each model at seed + each offset (the seeds stage: its replicates)
-                 **overrides):
-    "Craft or load every (model, attack) pair's adversarial examples, across Lightning's ranks if `trainer_kwargs` asks; the bar counts points."
+def attack_stage(run: Run, models, attacks,
+                 offsets=(0,)):   # attack each model at seed + each offset (the seeds stage: its replicates)
+    "Craft or load every (model, attack) pair's adversarial examples, across Lightning's ranks if the run has a strategy; the bar counts points."
     from qstudy.metrics import adversarial_examples, attack_settings
-    total = sum(attack_settings(profile, a, model=m)[0] for a in attacks for m in models) * len(offsets)
-    with bar(total, 'attacks' if offsets == (0,) else 'seeds', quiet) as b:
+    total = sum(attack_settings(run.profile, a, model=m)[0] for a in attacks for m in models) * len(offsets)
+    with bar(total, 'attacks' if offsets == (0,) else 'seeds', run.quiet) as b:
         for a in attacks:
             for m in models:
                 for k in offsets:
-                    b.set_postfix_str(f'{a} on {m}' + (f' seed {seed + k}' if k else ''))
+                    b.set_postfix_str(f'{a} on {m}' + (f' seed {run.seed + k}' if k else ''))
                     before = b.n
-                    r = adversarial_examples(m, a, dataset, profile, seed + k, run_dir, train_overrides=overrides,
-                                             progress=b.update, trainer_kwargs=trainer_kwargs)['record']
+                    r = adversarial_examples(m, a, run.dataset, run.profile, run.seed + k, run.run_dir, train_overrides=run.overrides,
+                                             progress=b.update, trainer_kwargs=run.trainer_kwargs)['record']
                     if b.n == before: b.update(r['n'])  # loaded from the store: counts as done
 
-def strongest_stage(models, dataset, profile, seed, run_dir, quiet=False, trainer_kwargs=None, **overrides):
+def strongest_stage(run: Run, models):
     "Craft or load every model's strongest attacks (across Lightning's ranks if asked), then rank 0 stores the summary."
     from qstudy.strongest import strongest_examples, strongest_settings, strongest_result, STRONGEST
-    per_model = strongest_settings(profile)[0] * len(STRONGEST)
-    with bar(per_model * len(models), 'strongest', quiet) as b:
+    per_model = strongest_settings(run.profile)[0] * len(STRONGEST)
+    with bar(per_model * len(models), 'strongest', run.quiet) as b:
         for m in models:
             b.set_postfix_str(m)
             before = b.n
-            strongest_examples(m, dataset, profile, seed, run_dir, overrides, progress=b.update, trainer_kwargs=trainer_kwargs)
+            strongest_examples(m, run.dataset, run.profile, run.seed, run.run_dir, run.overrides, progress=b.update,
+                               trainer_kwargs=run.trainer_kwargs)
             if b.n == before: b.update(per_model)  # loaded from the store: counts as done
-    if main_process(): strongest_result(dataset, profile, seed, run_dir, models, overrides)
+    if main_process(): strongest_result(run.dataset, run.profile, run.seed, run.run_dir, models, run.overrides)
 
-def deployment_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
+def deployment_stage(run: Run, models):
     "Export (or load) every model's ONNX graph and store the measurements across the implementation gap."
     from qstudy.deploy import deployment_result
-    deployment_result(dataset, profile, seed, run_dir, models, overrides)
+    deployment_result(run.dataset, run.profile, run.seed, run.run_dir, models, run.overrides)
 
-def transfer_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
+def transfer_stage(run: Run, models):
     "Craft or load the CW-L2 κ sweep of every source model, then store (or load) the whole transfer matrix."
     from qstudy.transfer import transfer_result
-    with bar(len(PAPER_ATTACKS) * len(with_baseline(models)), 'transfer', quiet) as b:
-        transfer_result(dataset, profile, list(PAPER_ATTACKS), models, seed, run_dir, train_overrides=overrides, progress=b.update)
+    with bar(len(PAPER_ATTACKS) * len(with_baseline(models)), 'transfer', run.quiet) as b:
+        transfer_result(run.dataset, run.profile, list(PAPER_ATTACKS), models, run.seed, run.run_dir, train_overrides=run.overrides,
+                        progress=b.update)
 
-def gradients_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
+def gradients_stage(run: Run, models):
     "Store (or load) the pairwise input-gradient cosine matrix of the models."
     from qstudy.gradients import gradient_result
-    gradient_result(models, dataset, profile, seed, run_dir, train_overrides=overrides)
+    gradient_result(models, run.dataset, run.profile, run.seed, run.run_dir, train_overrides=run.overrides)
 
-def ensemble_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
-    "Store (or load) Tables 5-7, the trade-off curves and the ensemble-aware BIM and CW-L2 rows."
+def ensemble_stage(run: Run, models):
+    "Store (or load) Tables 5-7, the trade-off curves and the ensemble-aware attacks' rows."
     from qstudy.ensemble import ensemble_result
-    ensemble_result(dataset, profile, seed, run_dir, train_overrides=overrides)
+    ensemble_result(run.dataset, run.profile, run.seed, run.run_dir, train_overrides=run.overrides)
 
-def regime_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
+def regime_stage(run: Run, models):
     "Train or load the regime section's own models (its budget, not the study's overrides), attack them, store (or load) its result."
     from qstudy.regime import run_regime, regime_variants
-    with bar(len(regime_variants(profile)), 'regime', quiet) as b:
-        run_regime(dataset, profile, seed, run_dir, progress=lambda v: (b.set_postfix_str(f"{v['axis']} {v['value']} {v['model']}"), b.update()))
+    with bar(len(regime_variants(run.profile)), 'regime', run.quiet) as b:
+        run_regime(run.dataset, run.profile, run.seed, run.run_dir,
+                   progress=lambda v: (b.set_postfix_str(f"{v['axis']} {v['value']} {v['model']}"), b.update()))
 
-def diagnostics_stage(models, dataset, profile, seed, run_dir, quiet=False, **overrides):
+def diagnostics_stage(run: Run, models):
     "Store (or load) every model's soundness checks, ε curves and ZOO estimate summary."
     from qstudy.diagnostics import diagnosis_result
-    with bar(len(models), 'diagnostics', quiet) as b:
+    with bar(len(models), 'diagnostics', run.quiet) as b:
         for m in models:
-            b.set_postfix_str(m); diagnosis_result(m, dataset, profile, seed, run_dir, train_overrides=overrides); b.update()
+            b.set_postfix_str(m); diagnosis_result(m, run.dataset, run.profile, run.seed, run.run_dir, train_overrides=run.overrides); b.update()
 
 PAGE_CSS = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1150px;margin:1.5em auto;padding:0 1em;color:#222}"
             "nav{font-size:13px;margin:.5em 0 1.5em}nav a{margin-right:1.2em}a.anchor-link{display:none}"
@@ -333,30 +335,29 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
     "Run the whole study for one profile and dataset; return {section: headline}."
     dataset = dataset or (PROFILES[profile]['dataset'] if profile in PROFILES else None)
     sections, models, run_dir = check_inputs(profile, dataset, sections, models, run_dir)
-    device = use_device(accelerator); use_attack_batch(attack_batch)
     from qstudy.findings import write_findings
     absolute_env()
-    if not quiet: print(f"qstudy study: profile {profile}, dataset {dataset}, device {device}, run dir {run_dir}, sections {', '.join(sections)}")
     out, times = {}, {}
     # under DDP Lightning starts the other ranks by re-running this command: only rank 0 takes the locks, of the
     # run directory and of the reports it writes
     rank0 = main_process()
     quiet = quiet or not rank0
+    # the one value every stage takes
+    run = Run(profile, dataset, seed, run_dir, overrides, accelerator, attack_batch, trainer_kwargs, quiet)
+    device = run.use()
     lock = store.run_lock(run_dir, lock_timeout) if rank0 else contextlib.nullcontext()
     reports_lock = store.run_lock(Path(reports_dir) / profile, lock_timeout) if rank0 else contextlib.nullcontext()
+    if not quiet: print(f"qstudy study: profile {profile}, dataset {dataset}, device {device}, run dir {run_dir}, sections {', '.join(sections)}")
     stages = [st for st in STAGES if any(st in SECTIONS[s]['needs'] for s in sections)]
-    run = dict(attacks=lambda: attack_stage(models, list(PAPER_ATTACKS), dataset, profile, seed, run_dir, quiet, trainer_kwargs, **overrides),
-               transfer=lambda: transfer_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
-               gradients=lambda: gradients_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
-               ensemble=lambda: ensemble_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
-               diagnostics=lambda: diagnostics_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
-               strong=lambda: attack_stage(models, list(STRONG_ATTACKS), dataset, profile, seed, run_dir, quiet, trainer_kwargs, **overrides),
-               # float's and w1a1's replicates at the next seeds, under the attacks of Tables 3-4's contrast
-               seeds=lambda: attack_stage([m for m in REPLICATES['models'] if m in models], list(REPLICATES['attacks']), dataset, profile,
-                                          seed, run_dir, quiet, trainer_kwargs, offsets=REPLICATES['seeds'], **overrides),
-               strongest=lambda: strongest_stage(models, dataset, profile, seed, run_dir, quiet, trainer_kwargs, **overrides),
-               deployment=lambda: deployment_stage(models, dataset, profile, seed, run_dir, quiet, **overrides),
-               regime=lambda: regime_stage(models, dataset, profile, seed, run_dir, quiet))
+    stage_of = dict(attacks=lambda: attack_stage(run, models, list(PAPER_ATTACKS)),
+                    transfer=lambda: transfer_stage(run, models), gradients=lambda: gradients_stage(run, models),
+                    ensemble=lambda: ensemble_stage(run, models), diagnostics=lambda: diagnostics_stage(run, models),
+                    strong=lambda: attack_stage(run, models, list(STRONG_ATTACKS)),
+                    # float's and w1a1's replicates at the next seeds, under the attacks of Tables 3-4's contrast
+                    seeds=lambda: attack_stage(run, [m for m in REPLICATES['models'] if m in models], list(REPLICATES['attacks']),
+                                               offsets=REPLICATES['seeds']),
+                    strongest=lambda: strongest_stage(run, models), deployment=lambda: deployment_stage(run, models),
+                    regime=lambda: regime_stage(run, models))
     from qstudy.training import train_settings
     # what findings reads, and the training settings the index's answer states (the profile may change after)
     store_info = dict(run_dir=str(Path(run_dir).resolve()), seed=seed, models=models, overrides=overrides,
@@ -380,15 +381,14 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         if not all(SECTIONS[s].get('own_models') for s in sections):  # the regime section alone trains only its own
             # the same-precision baseline is trained with the others when a stage compares it
             # and the replicates when the seeds stage attacks them (here: under a strategy every rank trains together)
-            train_stage((with_baseline(models) if {'transfer', 'gradients'} & set(stages) else models)
-                        + (replicate_keys(models) if 'seeds' in stages else []), dataset, profile, seed,
-                        run_dir, quiet, trainer_kwargs, **overrides)
+            train_stage(run, (with_baseline(models) if {'transfer', 'gradients'} & set(stages) else models)
+                        + (replicate_keys(models) if 'seeds' in stages else []))
             done('train', t0)
         out_dir = Path(reports_dir) / profile / dataset
         for st in stages:
             if not rank0 and st not in DISTRIBUTED_STAGES: break
             t0 = time.time(); store.begin_stage(st)
-            run[st](); done(st, t0)
+            stage_of[st](); done(st, t0)
             if rank0: record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)  # a long study shows its progress
         if not rank0: return {}  # the other ranks' share ends with the attack stages
         # a whole study that computed every stage: its wall time is known only after its reports, so they must not
@@ -523,9 +523,10 @@ def main(argv=None):
         elif a.cmd == 'train':
             ds = a.dataset or (PROFILES[a.profile]['dataset'] if a.profile in PROFILES else None)
             _, models, run_dir = check_inputs(a.profile, ds, ['accuracy'], a.models, a.run_dir)  # models only: no section's needs
-            use_device(a.accelerator)
+            run = Run(a.profile, ds, a.seed, run_dir, device=a.accelerator, trainer_kwargs=trainer_kwargs(a), quiet=a.quiet)
+            run.use()
             with store.run_lock(run_dir, a.lock_timeout):
-                recs = train_stage(models, ds, a.profile, a.seed, run_dir, a.quiet, trainer_kwargs(a))
+                recs = train_stage(run, models)
             for m, r in recs.items():
                 if r: print(f"{m:6s} accuracy {r['accuracy']:.4f} (n={r['n_test']}), {r['source']}, trained in {r['train_seconds']} s")
         elif a.cmd == 'ship':

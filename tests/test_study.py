@@ -207,8 +207,8 @@ def test_ddp_attack_stage_matches_one_process(tmp_path):
     assert 'GLOBAL_RANK: 1' in r.stderr  # a second process did run
     assert (ddp / 'reports/smoke/digits/robustness.html').exists()
     shutil.copytree(ddp / 'runs' / 'models', one / 'runs' / 'models')  # the same trained models, attacked in one process
-    script = ("import sys; from qstudy.config import use_attack_batch, PAPER_ATTACKS; from qstudy.study import attack_stage; "
-              f"use_attack_batch(16); attack_stage({models!r}, list(PAPER_ATTACKS), 'digits', 'smoke', 0, sys.argv[1], quiet=True)")
+    script = ("import sys; from qstudy.config import Run, PAPER_ATTACKS; from qstudy.study import attack_stage; "
+              f"run = Run('smoke', 'digits', 0, sys.argv[1], attack_batch=16, quiet=True); run.use(); attack_stage(run, {models!r}, list(PAPER_ATTACKS))")
     p = subprocess.run([sys.executable, '-c', script, str(one / 'runs')], env={**os.environ, **env}, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]
     a, b = adversarial_sets(ddp / 'runs'), adversarial_sets(one / 'runs')
