@@ -724,7 +724,8 @@ def page_table(df,               # a DataFrame, as a report builds it
     "The DataFrame as the HTML table a page shows: no index column, readable cells, small samples greyed and noted."
     import hashlib, pandas as pd
     from IPython.display import HTML
-    df = df.reset_index(drop=isinstance(df.index, pd.RangeIndex))
+    # an unnamed integer index (a range, or what filtering left of one) is pandas' row numbers, not a label: dropped
+    df = df.reset_index(drop=df.index.nlevels == 1 and df.index.name is None and df.index.dtype.kind in 'iu')
     shown = pd.DataFrame({c: [str(int(v)) if _counts(df[c]) and v == v else cell_text(v, digits) for v in df[c]] for c in df.columns},
                          columns=df.columns)
     grey = pd.DataFrame(False, index=shown.index, columns=shown.columns)
@@ -783,7 +784,7 @@ def _index_columns(tables):
     n = 0
     for rows in tables:
         rows = [r for r in rows if r]
-        if len(rows) < 3 or rows[0][0][1].strip(): continue
+        if len(rows) < 3 or rows[0][0][1].strip() not in ('', 'index', 'level_0'): continue
         body = [r[0][1].strip() for r in rows[1:]]
         if len(body) >= 2 and all(re.fullmatch(r'-?\d+', c) for c in body): n += 1
     return n
