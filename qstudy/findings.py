@@ -12,7 +12,8 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
            'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells',
            'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
-           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts', 'findings_html', 'answer']
+           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts', 'changes', 'findings_html',
+           'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -850,8 +851,13 @@ def write_findings(reports_dir, profile, sections=None):
         head.append(f"- **{ds}**: {when} ("
                     + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items() if k not in own) + f" min{apart}); clean accuracy: {acc}{kept}")
     page = '\n'.join(head + ['', findings_table(sections), ''])
-    store.save_json(dict(profile=profile, verdicts=verdicts(sections), notes=[h.lstrip('- ').replace('**', '') for h in head[3:]]),
-                    root / 'verdicts.json', sort_keys=False)   # what the findings page and the index's answer are written from
+    vs, f = verdicts(sections), root / 'verdicts.json'
+    old = store.load_json(f) if f.exists() else None
+    # the verdicts before this study's: the last file's when they differ from these, else the ones it kept (a rerun that
+    # changes nothing keeps the list of what changed)
+    previous = (old['verdicts'] if old and _verdict_map(old['verdicts']) != _verdict_map(vs) else (old or {}).get('previous'))
+    store.save_json(dict(profile=profile, verdicts=vs, notes=[h.lstrip('- ').replace('**', '') for h in head[3:]], previous=previous),
+                    f, sort_keys=False)   # what the findings page and the index's answer are written from
     return store.atomic_write(root / 'findings.md', lambda p: Path(p).write_text(page))
 
 # %% ../nbs/09a_findings.ipynb #2bce2583
@@ -877,7 +883,18 @@ def verdicts(sections):  # {dataset: load_sections(...)}
 
 def _label(v): return f"<span class='v' style='background:{COLOURS[v]}'>{html.escape(v)}</span>"
 
-def findings_html(vs, profile, notes=()):
+def _verdict_map(vs): return {(c['key'], ds): r['verdict'] for c in vs for ds, r in c['results'].items()}
+
+def changes(previous, vs):
+    "The (claim, dataset) verdicts that differ between `previous` and `vs`: claim, dataset, before, after, and the rule now."
+    if not previous: return []
+    before, claim = _verdict_map(previous), {c['key']: c['claim'] for c in previous}
+    return [dict(claim=c['claim'], dataset=ds, before=before.get((c['key'], ds), 'not judged'), after=r['verdict'], why=r['rule'])
+            for c in vs for ds, r in c['results'].items() if before.get((c['key'], ds)) != r['verdict']] + \
+           [dict(claim=claim[k], dataset=ds, before=v, after='not judged', why='no longer judged')
+            for (k, ds), v in before.items() if (k, ds) not in _verdict_map(vs)]
+
+def findings_html(vs, profile, notes=(), previous=None):
     "The findings page: one row per claim, a column per dataset (verdict, rule, folded evidence, link), the paper's column."
     dss = list(vs[0]['results']) if vs else []
     head = ''.join(f"<th>{html.escape(ds)}</th>" for ds in dss)
@@ -899,6 +916,12 @@ def findings_html(vs, profile, notes=()):
             "the paper's claim does not follow from its own tables under the rule. Open <em>evidence</em> for the numbers, with their "
             "95 % intervals and n.</p>"
             f"<style>{style}</style><table><tr><th>claim</th>{head}<th>the same rule on the paper's tables</th></tr>{''.join(rows)}</table>"
+            + (f"<h2>What changed since the verdicts before these</h2><table><tr><th>claim</th><th>dataset</th><th>before</th><th>now</th>"
+               f"<th>why, now</th></tr>" + ''.join(f"<tr><td>{html.escape(c['claim'])}</td><td>{html.escape(c['dataset'])}</td><td>"
+                                                  f"{_label(c['before']) if c['before'] in COLOURS else html.escape(c['before'])}</td><td>"
+                                                  f"{_label(c['after']) if c['after'] in COLOURS else html.escape(c['after'])}</td>"
+                                                  f"<td>{html.escape(c['why'])}</td></tr>" for c in ch) + "</table>"
+               if (ch := changes(previous, vs)) else '')
             + (f"<h2>How these numbers were made</h2><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ul>" if notes else ''))
 
 SAY = dict(

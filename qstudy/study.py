@@ -296,7 +296,7 @@ def write_index(reports_dir, profile):
     if vs:  # the page a reader opens; findings.md stays for diffs
         store.atomic_write(root / 'findings.html', lambda p: Path(p).write_text(
             head(f'findings, {profile} profile') + "<nav><a href='index.html'>index</a></nav>"
-            + findings_html(vs['verdicts'], profile, vs.get('notes', ())) + '</body></html>'))
+            + findings_html(vs['verdicts'], profile, vs.get('notes', ()), vs.get('previous')) + '</body></html>'))
     answers, models, rows, times = [], [], [], []
     for d in dirs:
         ds = d.name
