@@ -428,11 +428,13 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
     lines = [f"profile {profile}, dataset {dataset}, run dir {run_dir}"]
     try: tag = data_tag(dataset, None)
     except DataError as e: return lines + [f"  data missing: {e}"]
-    for m in models:
-        cfg = dict(model_config(m, dataset, profile, seed), data=tag)
-        rec = store.find_artifact(run_dir, 'models', cfg, m)
-        lines.append(f"  model {m:6s} " + (f"done    acc {rec['accuracy']:.3f} (n={rec['n_test']}, {rec['train_seconds']} s)"
-                                           if rec else "shipped (loads without training)" if shipped_file(cfg) else "missing"))
+    keys = with_baseline(models) + replicate_keys(models)   # the baseline and the seeds stage's replicates too, each model once
+    for key in [k for i, k in enumerate(keys) if model_seed(k, seed) not in [model_seed(j, seed) for j in keys[:i]]]:
+        name, s = model_seed(key, seed)
+        cfg = dict(model_config(name, dataset, profile, s), data=tag)
+        rec = store.find_artifact(run_dir, 'models', cfg, name)
+        lines.append(f"  model {key:6s} " + (f"done    acc {rec['accuracy']:.3f} (n={rec['n_test']}, {rec['train_seconds']} s)"
+                                             if rec else "shipped (loads without training)" if shipped_file(cfg) else "missing"))
     for s in sections:
         done = (Path(reports_dir) / profile / dataset / f'{s}.html').exists()
         lines.append(f"  report {s:10s} {'done' if done else 'missing'}")

@@ -160,7 +160,8 @@ def test_rerun_loads_everything(smoke):
     assert all(st['seconds'][k] == v for k, v in stages_before['seconds'].items() if not k.startswith('report'))
     assert st['wall_seconds'] == stages_before['wall_seconds']
     st = qstudy('status', '--profile', 'smoke', '--run-dir', d / 'runs', cwd=d)
-    assert st.stdout.count(' done ') == 9 and 'missing' not in st.stdout
+    # the nine, the baseline float2 and the seeds stage's three other replicates (float@1 is float2)
+    assert st.stdout.count(' done ') == 9 + 1 + 3 and 'missing' not in st.stdout
 
 @pytest.mark.slow
 def test_killed_study_resumes_without_redoing(tmp_path):
