@@ -102,7 +102,7 @@ def rule_m(clean_preds):   # members × test points, predicted labels
 
 def member_predictions(models,  # {name: model}
                        x,
-                       confidence=False):   # also the members × points largest softmax probabilities
+                       confidence=False):   # also the members × points confidences (two largest logits' margin)
     "models × points array of predicted labels (and of confidences, if asked)."
     from qstudy.training import predict
     out = [predict(m, x, confidence=True) for m in models.values()]

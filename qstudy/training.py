@@ -101,14 +101,17 @@ class LitModel(L.LightningModule):
 # %% ../nbs/03_training.ipynb #d2d46428
 @torch.no_grad()
 def predict(model, x, batch_size=500,
-            confidence=False):   # also return each point's largest softmax probability
+            confidence=False):   # also return each point's confidence: its two largest logits' margin
     "Predicted labels of `model` (in eval mode) on images `x` (and, if asked, how confident it is in each)."
     model.eval()
     dev = model_device(model)
     out = [model(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
     if not out: return (torch.empty(0, dtype=torch.long), torch.empty(0)) if confidence else torch.empty(0, dtype=torch.long)
-    z = torch.cat(out)   # labels from the logits themselves: a saturated softmax would tie what they separate
-    return (z.argmax(1), z.float().softmax(1).amax(1)) if confidence else z.argmax(1)
+    z = torch.cat(out)
+    # labels and confidence from the logits themselves: a binarized model's softmax saturates to 1.0 in float32 (margins
+    # above ~17), tying points that a confidence threshold must order
+    top2 = z.float().topk(2, dim=1).values
+    return (z.argmax(1), top2[:, 0] - top2[:, 1]) if confidence else z.argmax(1)
 
 # %% ../nbs/03_training.ipynb #cefd24d4
 def git_commit():
