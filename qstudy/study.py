@@ -8,10 +8,11 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'train_stage', 'attack_stage', 'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage',
            'ensemble_stage', 'regime_stage', 'diagnostics_stage', 'nav_links', 'report_page', 'run_report',
            'report_parameters', 'timed_report', 'record_stages', 'stage_times', 'what_models', 'write_index',
-           'absolute_env', 'study', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory',
-           'write_card', 'evaluate_command', 'model_records', 'ran_precision', 'deviations', 'attack_deviations',
-           'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text',
-           'page_table', 'show_figure', 'page_problems', 'class_names', 'pick_example', 'gallery']
+           'absolute_env', 'study', 'trained_keys', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main',
+           'load_factory', 'write_card', 'evaluate_command', 'model_records', 'ran_precision', 'deviations',
+           'attack_deviations', 'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html',
+           'settings_text', 'cell_text', 'page_table', 'show_figure', 'page_problems', 'class_names', 'pick_example',
+           'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -381,8 +382,7 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         if not all(SECTIONS[s].get('own_models') for s in sections):  # the regime section alone trains only its own
             # the same-precision baseline is trained with the others when a stage compares it
             # and the replicates when the seeds stage attacks them (here: under a strategy every rank trains together)
-            train_stage(run, (with_baseline(models) if {'transfer', 'gradients'} & set(stages) else models)
-                        + (replicate_keys(models) if 'seeds' in stages else []))
+            train_stage(run, trained_keys(models, stages))
             done('train', t0)
         out_dir = Path(reports_dir) / profile / dataset
         for st in stages:
@@ -419,6 +419,11 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
     return out
 
 # %% ../nbs/10_study.ipynb #af2631aa
+def trained_keys(models, stages):
+    "The models a study trains for `stages`: the baseline where transfer or gradients compare it, the replicates for the seeds stage."
+    return ((with_baseline(models) if {'transfer', 'gradients'} & set(stages) else list(models))
+            + (replicate_keys(models) if 'seeds' in stages else []))
+
 def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, reports_dir='reports'):
     "Lines saying which models and reports are done and which are missing."
     from qstudy.training import model_config, data_tag, shipped_file
@@ -428,7 +433,7 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
     lines = [f"profile {profile}, dataset {dataset}, run dir {run_dir}"]
     try: tag = data_tag(dataset, None)
     except DataError as e: return lines + [f"  data missing: {e}"]
-    keys = with_baseline(models) + replicate_keys(models)   # the baseline and the seeds stage's replicates too, each model once
+    keys = trained_keys(models, {st for s in sections for st in SECTIONS[s]['needs']})   # each model once: float@1 is float2
     for key in [k for i, k in enumerate(keys) if model_seed(k, seed) not in [model_seed(j, seed) for j in keys[:i]]]:
         name, s = model_seed(key, seed)
         cfg = dict(model_config(name, dataset, profile, s), data=tag)
