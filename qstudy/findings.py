@@ -6,14 +6,14 @@
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
            'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED',
            'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers', 'load_sections', 'keep_numbers', 'kn',
-           'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_spread', 'weight_only',
-           'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends',
-           'strongest_poor', 'masked_where_gain', 'survives_gap', 'regime_settings_order', 'regime_rises',
-           'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
-           'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells',
-           'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
-           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts', 'changes', 'findings_html',
-           'answer']
+           'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread',
+           'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero',
+           'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'survives_gap', 'regime_settings_order',
+           'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
+           'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
+           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
+           'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts',
+           'changes', 'findings_html', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -199,7 +199,7 @@ def fmt_boot(r):
 def _rob(sec, attack, model):
     return next((r for r in sec['robustness']['table'] if r['attack'] == attack and r['model'] == model), None)
 
-def _seeds(sec, attack, model):
+def seed_counts(sec, attack, model):
     "[(k, n)] of `model` under `attack` per seed: the study's seed first, then its replicates (only the first without the seeds stage)."
     first = _rob(sec, attack, model)
     more = [r for r in sec['robustness'].get('seeds', ()) if r['attack'] == attack and r['model'] == model]
@@ -207,7 +207,7 @@ def _seeds(sec, attack, model):
 
 def seed_spread(sec, attack, model):
     "The spread (largest − smallest rate) of `model` under `attack` over its seeds, and how many seeds; (None, 1) with one."
-    ks = _seeds(sec, attack, model)
+    ks = seed_counts(sec, attack, model)
     rates = [k / n for k, n in ks]
     return (max(rates) - min(rates), len(rates)) if len(rates) > 1 else (None, len(rates))
 
@@ -260,7 +260,7 @@ def binary_resists(sec, ds):
     ev = '; '.join(f"{a}: w1a1 {fmt_acc(*kn(b))}{_paper(ds, a, 'w1a1')} vs float {fmt_acc(*kn(f))}{_paper(ds, a, 'float')}"
                    for a, (f, b) in rows.items())
     # with replicates, over the seeds: a difference counts only beyond what training another seed does
-    seeds = {a: (_seeds(sec, a, 'w1a1'), _seeds(sec, a, 'float')) for a in ('fgsm', 'bim', 'cwl2')}
+    seeds = {a: (seed_counts(sec, a, 'w1a1'), seed_counts(sec, a, 'float')) for a in ('fgsm', 'bim', 'cwl2')}
     over_seeds = all(len(w) > 1 and len(f) > 1 for w, f in seeds.values())
     cmp_ = (lambda a: seeds_exceed(*seeds[a], FAR)) if over_seeds else (lambda a: exceeds(kn(rows[a][1]), kn(rows[a][0]), FAR))
     far = {a: cmp_(a) for a in ('fgsm', 'bim')}
