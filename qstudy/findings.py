@@ -8,12 +8,12 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers', 'load_sections', 'keep_numbers', 'kn',
            'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread',
            'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero',
-           'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'survives_gap', 'regime_settings_order',
-           'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
-           'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
-           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
-           'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts',
-           'changes', 'findings_html', 'answer']
+           'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'square_on_graph', 'survives_gap',
+           'regime_settings_order', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float',
+           'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate',
+           'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement',
+           'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings',
+           'verdicts', 'changes', 'findings_html', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -445,6 +445,13 @@ def masked_where_gain(sec, ds):
     return ev, 'does not hold', (f"gain's interval above {FAR}: {', '.join(big) or 'none'}; masked: {', '.join(masked) or 'none'}")
 
 # %% ../nbs/09a_findings.ipynb #b7ddfdcd
+def square_on_graph(dep):   # a deployment result's numbers
+    "{model: {'deployed': (k, n), 'deployed uint8': (k, n)}}: Square run on each graph, its examples given as floats and as uint8 pixels."
+    sq = {}
+    for r in dep.get('square', ()):
+        if r['setting'] in ('deployed', 'deployed uint8'): sq.setdefault(r['model'], {})[r['setting']] = (r['k'], r['n'])
+    return {m: v for m, v in sq.items() if len(v) == 2}
+
 def survives_gap(sec, ds):
     "Beyond the paper: adversarial examples crafted on PyTorch still fool the deployed integer graph, as uint8 pixels too."
     if m := _missing(sec, 'deployment'): return m
@@ -458,11 +465,7 @@ def survives_gap(sec, ds):
           + ', '.join(f"{a} {tot('deployed uint8', a)[0] / max(1, tot('deployed uint8', a)[1]):.2f} vs {tot('pytorch', a)[0] / max(1, tot('pytorch', a)[1]):.2f}" for a in attacks))
     side = {a: exceeds(tot('deployed uint8', a), tot('pytorch', a), MARGIN) for a in attacks}
     # Square run on each graph itself, its examples then given as uint8 pixels: per model (a rise on one model is the finding)
-    sq = {}
-    for r in sec['deployment'].get('square', ()):
-        if r['setting'] in ('deployed', 'deployed uint8'): sq.setdefault(r['model'], {})[r['setting']] = (r['k'], r['n'])
-    sq = {m: v for m, v in sq.items() if len(v) == 2}
-    if sq:
+    if sq := square_on_graph(sec['deployment']):
         ev += '; Square on each graph, uint8 vs float input: ' + ', '.join(
             f"{m} {v['deployed uint8'][0] / v['deployed uint8'][1]:.2f} vs {v['deployed'][0] / v['deployed'][1]:.2f} (n={v['deployed'][1]})" for m, v in sq.items())
         side.update({f'Square on {m}': exceeds(v['deployed uint8'], v['deployed'], MARGIN) for m, v in sq.items()})
