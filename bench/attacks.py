@@ -14,6 +14,7 @@ from qstudy.training import train_model, predict
 from qstudy.data import load
 from qstudy.metrics import attack_points
 from qstudy.attacks import attack, attack_params
+from qstudy.config import Run
 
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
 
@@ -63,7 +64,7 @@ def main():
     from art.attacks.evasion import ZooAttack
     from art.estimators.classification import PyTorchClassifier
     torch.manual_seed(0); np.random.seed(0)
-    model, rec = train_model(a.model, a.dataset, a.profile, run_dir=a.run_dir, progress=False)
+    model, rec = train_model(Run(a.profile, a.dataset, run_dir=a.run_dir), a.model, progress=False)
     model.eval()
     xs, ys = load(a.dataset, 'test')
     idx = attack_points(predict(model, xs) == ys, max(a.n), seed=0)

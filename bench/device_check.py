@@ -18,6 +18,7 @@ from qstudy.training import train_model, predict
 from qstudy.attacks import attack, ATTACKS
 from qstudy.metrics import attack_settings, attack_points
 from qstudy.data import load
+from qstudy.config import Run
 
 DETERMINISTIC = ('fgsm', 'bim', 'cwl2', 'bpda')
 
@@ -34,15 +35,15 @@ def main(argv=None):
     print(f"device {dev} vs cpu; run dir {run_dir}")
     print(f"{'model':7s} {'attack':7s} {'succ cpu':>8s} {'succ dev':>8s} {'max|dx|':>9s} {'s cpu':>7s} {'s dev':>7s} {'ratio':>6s}")
     for m in MODEL_NAMES:
-        m_cpu, _ = train_model(m, 'digits', 'smoke', run_dir=run_dir, progress=False, device=cpu)
-        m_dev, _ = train_model(m, 'digits', 'smoke', run_dir=run_dir, progress=False, device=dev)
+        m_cpu, _ = train_model(Run('smoke', 'digits', run_dir=run_dir), m, progress=False, device=cpu)
+        m_dev, _ = train_model(Run('smoke', 'digits', run_dir=run_dir), m, progress=False, device=dev)
         agree = (predict(m_cpu, x) == predict(m_dev, x)).float().mean().item()
         print(f"{m:7s} predictions agree on {agree:.4f} of {len(y)} test points")
         if agree < 0.99: bad.append(f'{m}: predictions agree on {agree:.3f}')
         idx = attack_points(predict(m_cpu, x) == y, a.points, seed=0)
         xs, ys = x[idx], y[idx]
         for name in ATTACKS:
-            _, params, _ = attack_settings('smoke', name)
+            _, params, _ = attack_settings(Run('smoke'), name)
             out = []
             for d, model in ((cpu, m_cpu), (dev, m_dev)):
                 t0 = time.time()

@@ -25,6 +25,7 @@ from qstudy.models import build_model
 from qstudy.quantizers import clip_binary_weights
 from qstudy.training import train_model, train_settings, resolve_precision, train_layout
 from qstudy.data import load
+from qstudy.config import Run
 
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
 
@@ -42,7 +43,7 @@ def cifar_subset(images, seed=0):
 
 def lightning_epoch(name, images, width, batch, callbacks):
     "train_model's record of one epoch on `images` training images (the profile's 10 % validation split taken from more)."
-    return train_model(name, 'cifar10', 'cpu', run_dir=tempfile.mkdtemp(), progress=False, epochs=1,
+    return train_model(Run('cpu', 'cifar10', run_dir=tempfile.mkdtemp()), name, progress=False, epochs=1,
                        train_size=round(images / 0.9), width=width, batch_size=batch,
                        trainer_kwargs=dict(callbacks=callbacks))[1]
 

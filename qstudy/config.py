@@ -8,8 +8,7 @@ __all__ = ['BITWIDTHS', 'MODEL_NAMES', 'ENSEMBLE', 'BASELINE', 'REPLICATES', 'DA
            'DEVICE_SIZES', 'RECIPE_SWITCHES', 'RECIPES', 'STAGE_VERSION', 'InputError', 'check_choice', 'canonical',
            'Frozen', 'freeze', 'config_hash', 'check_bits', 'model_bits', 'model_seed', 'replicate_keys',
            'with_baseline', 'profile', 'attack_params', 'resolve_device', 'use_device', 'current_device',
-           'main_process', 'device_sizes', 'attack_batch', 'use_attack_batch', 'Run', 'recipe_switches', 'recipe_name',
-           'package_dir']
+           'main_process', 'device_sizes', 'attack_batch', 'Run', 'recipe_switches', 'recipe_name', 'package_dir']
 
 # %% ../nbs/00_config.ipynb #74f3d958
 import hashlib, json, os, importlib.util
@@ -256,15 +255,18 @@ def resolve_device(accelerator=None):
         raise InputError(f"accelerator {accelerator!r}: no CUDA device is visible here; allowed on this machine: cpu, auto")
     return torch.device('cpu' if acc == 'cpu' else 'cuda')
 
+# this process's device, chosen once by `Run.use` (the attack batch travels in the run itself)
+_USED = {}
+
 def use_device(accelerator=None):
-    "Choose the study's device once (also for the report kernels it starts); return it."
+    "Choose this process's device once; return it."
     dev = resolve_device(accelerator)
-    os.environ['QSTUDY_ACCELERATOR'] = dev.type
+    _USED['device'] = dev.type
     return dev
 
 def current_device():
-    "The device chosen by `use_device` (or $QSTUDY_ACCELERATOR), else 'auto'."
-    return resolve_device(os.environ.get('QSTUDY_ACCELERATOR'))
+    "The device chosen by `use_device`, else the best one here."
+    return resolve_device(_USED.get('device'))
 
 def main_process(env=os.environ):
     "Whether this process writes the store and the reports: global rank 0 of a distributed launch, or the only one."
@@ -277,15 +279,9 @@ def device_sizes(device=None):
     "{chunk, attack_batch} for `device`: the finite-difference chunk, and the attack batch (None: the profile's)."
     return DEVICE_SIZES['cuda' if str(device or current_device()).startswith('cuda') else 'cpu']
 
-def attack_batch(profile_batch, device=None):
-    "Points attacked at once on `device`: the profile's batch on a CPU, the device's on a GPU, unless `use_attack_batch` set one."
-    return int(os.environ.get('QSTUDY_ATTACK_BATCH') or 0) or device_sizes(device)['attack_batch'] or profile_batch
-
-def use_attack_batch(n=None):
-    "Attack `n` points at once in every stage and report kernel (a smaller GPU, or more chunks to split); None: the device's."
-    if n is None: return
-    if n < 1: raise InputError(f"attack batch {n}: allowed: a positive number of points")
-    os.environ['QSTUDY_ATTACK_BATCH'] = str(n)
+def attack_batch(profile_batch, device=None, chosen=None):
+    "Points attacked at once on `device`: `chosen` if given, else the profile's batch on a CPU, the device's on a GPU."
+    return chosen or device_sizes(device)['attack_batch'] or profile_batch
 
 from dataclasses import dataclass, field, replace
 
@@ -298,18 +294,27 @@ class Run:
     run_dir: object = None             # the run store
     overrides: dict = field(default_factory=dict)   # training settings changed from the profile's
     device: str = None                 # the accelerator; None: the best one here
-    attack_batch: int = None           # points attacked at once; None: the device's
+    attack_batch: int = None           # points attacked at once (part of each result's name); None: the device's
     trainer_kwargs: dict = None        # a Lightning strategy (devices, strategy) for the stages that split their points
     quiet: bool = False
     def __post_init__(self):
         if self.dataset is None and self.profile in PROFILES: object.__setattr__(self, 'dataset', PROFILES[self.profile]['dataset'])
+        n = self.attack_batch
+        if n is not None and not (isinstance(n, int) and n >= 1): raise InputError(f"attack batch {n!r}: allowed: a positive number of points")
     def at(self, **changes):
         "The same run with some fields changed (another seed, no strategy)."
         return replace(self, **changes)
+    def batch(self, profile_batch):
+        "Points attacked at once in this run: its own choice, else its device's, else the profile's `profile_batch`."
+        return attack_batch(profile_batch, self.device, self.attack_batch)
     def use(self):
-        "Make its device and attack batch this process's (and, through the environment, its report kernels'); return the device."
-        use_attack_batch(self.attack_batch)
-        return use_device(self.device)
+        "Make its device this process's (where models train and load); return the run with the device and attack batch resolved."
+        dev = use_device(self.device)
+        return self.at(device=dev.type, attack_batch=self.batch(profile(self.profile)['attacks']['batch_size']))
+    def record(self):
+        "What names its results, JSON-able: the reports and findings rebuild the run from it (`Run(**record)`)."
+        return dict(profile=self.profile, dataset=self.dataset, seed=self.seed, run_dir=str(self.run_dir) if self.run_dir else None,
+                    overrides=dict(self.overrides), attack_batch=self.attack_batch)
 
 # %% ../nbs/00_config.ipynb #dba54c9b
 RECIPE_SWITCHES = {

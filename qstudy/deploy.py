@@ -208,15 +208,16 @@ def footprint(name, dataset, width):
     return dict(model=name, width=width, **model_footprint(build_model(name, dataset, width).eval()))
 
 # %% ../nbs/07b_deploy.ipynb #8289b0e0
-def deployed_graph(model_name, dataset, profile='smoke', seed=0, run_dir=None, train_overrides=None):
-    "(ONNX graph bytes, record) of one trained model, exported once into the run store."
+def deployed_graph(run, model_name):
+    "(ONNX graph bytes, record) of `run`'s trained model `model_name`, exported once into the run store."
     from qstudy.training import train_model, model_record
     from qstudy.config import STAGE_VERSION
     from qstudy import store
-    mrec = model_record(model_name, dataset, profile, seed, run_dir, **(train_overrides or {}))
+    run_dir = run.run_dir
+    mrec = model_record(run, model_name)
     cfg = dict(kind='deployed', model=mrec['hash'], opset=OPSET, version=STAGE_VERSION['deploy'])
     if store.find_artifact(run_dir, 'deployed', cfg, model_name) is None:
-        model, _ = train_model(model_name, dataset, profile, seed, run_dir, progress=False, device='cpu', **(train_overrides or {}))
+        model, _ = train_model(run, model_name, progress=False, device='cpu')
         g = export_onnx(model)
         store.save_artifact(run_dir, 'deployed', cfg, dict(model_name=model_name, bytes=len(g), integers=integer_initializers(g)),
                             dict(onnx=torch.frombuffer(bytearray(g), dtype=torch.uint8)), model_name)
@@ -237,31 +238,31 @@ def agreement(model, graph, x, y, batch=500):
                 acc_deployed=float((zo.argmax(1) == y).float().mean()), acc_uint8=float((p8 == y).float().mean()))
 
 # %% ../nbs/07b_deploy.ipynb #27fae263
-def deployment_config(dataset, profile, models, seed, run_dir, train_overrides=None):
-    "The config of the stored deployment result: the models, and every adversarial set it replays."
+def deployment_config(run, models):
+    "The config of `run`'s stored deployment result: the models, and every adversarial set it replays."
     from qstudy.training import model_record
     from qstudy.metrics import adversarial_config
     from qstudy.config import PAPER_ATTACKS, config_hash, STAGE_VERSION
-    mrecs = {m: model_record(m, dataset, profile, seed, run_dir, **(train_overrides or {})) for m in models}
-    sets = {f"{m}/{a}": config_hash(adversarial_config(mrecs[m], a, profile, seed)[0]) for m in models for a in (*PAPER_ATTACKS, 'square')}
-    return dict(kind='deployment', dataset=dataset, models={m: r['hash'] for m, r in mrecs.items()}, adversarial=sets,
+    mrecs = {m: model_record(run, m) for m in models}
+    sets = {f"{m}/{a}": config_hash(adversarial_config(run, mrecs[m], a)[0]) for m in models for a in (*PAPER_ATTACKS, 'square')}
+    return dict(kind='deployment', dataset=run.dataset, models={m: r['hash'] for m, r in mrecs.items()}, adversarial=sets,
                 opset=OPSET, version=STAGE_VERSION['deploy'])
 
-def stored_sets(models, attacks, dataset, profile, seed, run_dir, train_overrides=None):
-    "{(source, attack): (x_adv, y)} of the stored adversarial sets, read from the store without loading any model."
+def stored_sets(run, models, attacks):
+    "{(source, attack): (x_adv, y)} of `run`'s stored adversarial sets, read from the store without loading any model."
     from qstudy.metrics import stored_adversarial
-    sets = {(s, a): stored_adversarial(s, a, dataset, profile, seed, run_dir, train_overrides=train_overrides) for s in models for a in attacks}
+    sets = {(s, a): stored_adversarial(run, s, a) for s in models for a in attacks}
     return {k: (e['x_adv'], e['y']) for k, e in sets.items()}
 
-def deployment_rows(target, dataset, profile, seed, run_dir, sets, train_overrides=None):
+def deployment_rows(run, target, sets):
     "One model across the gap: its agreement, every replayed set (`sets`) in the three settings, and Square on its graph."
     from qstudy.training import train_model, predict
     from qstudy.metrics import stored_adversarial, attack_settings, attack_chunks
     from qstudy.data import load
-    tr = train_overrides or {}
-    model, _ = train_model(target, dataset, profile, seed, run_dir, progress=False, device='cpu', **tr)
-    graph, grec = deployed_graph(target, dataset, profile, seed, run_dir, tr)
-    x_all, y_all = load(dataset, 'test')
+    profile, seed = run.profile, run.seed
+    model, _ = train_model(run, target, progress=False, device='cpu')
+    graph, grec = deployed_graph(run, target)
+    x_all, y_all = load(run.dataset, 'test')
     agree = dict(model=target, graph_bytes=grec['bytes'], integers=grec['integers'], **agreement(model, graph, x_all, y_all))
     settings, replay = _settings(model, graph), []
     keys = list(sets)   # every set in one batch per setting, then counted per set
@@ -271,8 +272,8 @@ def deployment_rows(target, dataset, profile, seed, run_dir, sets, train_overrid
         replay += [dict(target=target, source=s, attack=a, setting=setting, n=len(r), k=int(r.sum())) for (s, a), r in zip(keys, right)]
     # Square against the graph itself, on the first of the points Square attacked on PyTorch (same model, n and seed)
     from qstudy.config import profile as get_profile
-    sq = stored_adversarial(target, 'square', dataset, profile, seed, run_dir, train_overrides=tr)
-    _, params, batch = attack_settings(profile, 'square')
+    sq = stored_adversarial(run, target, 'square')
+    _, params, batch = attack_settings(run, 'square')
     k = get_profile(profile).get('deployment', {}).get('square_points', len(sq['y']))
     dep = settings['deployed']
     x, y, sq_pred = sq['x'][:k], sq['y'][:k], sq['pred_adv'][:k]
@@ -283,22 +284,22 @@ def deployment_rows(target, dataset, profile, seed, run_dir, sets, train_overrid
                    k=int((predict(settings['deployed uint8'], x_adv) == y).sum()))]
     return agree, replay, square
 
-def deployment_result(dataset, profile='smoke', seed=0, run_dir=None, models=None, train_overrides=None, compute=True):
-    "The stored deployment measurements of every model: agreement, replay, Square on the graph, footprint; computed once."
+def deployment_result(run, models=None, compute=True):
+    "The stored deployment measurements of every model of `run`: agreement, replay, Square on the graph, footprint; computed once."
     from qstudy.config import MODEL_NAMES, PAPER_ATTACKS
     from qstudy.training import train_settings
     from qstudy import store
     models = list(models or MODEL_NAMES)
-    cfg = deployment_config(dataset, profile, models, seed, run_dir, train_overrides)
-    width = dict(train_settings(profile, dataset), **(train_overrides or {}))['width']
-    ds = 'cifar10' if dataset == 'digits' else dataset   # digits runs the CIFAR-10 network
-    def run():
+    cfg = deployment_config(run, models)
+    width = dict(train_settings(run.profile, run.dataset), **run.overrides)['width']
+    ds = 'cifar10' if run.dataset == 'digits' else run.dataset   # digits runs the CIFAR-10 network
+    def measure():
         out = dict(agreement=[], replay=[], square=[])
-        sets = stored_sets(models, PAPER_ATTACKS, dataset, profile, seed, run_dir, train_overrides)
+        sets = stored_sets(run, models, PAPER_ATTACKS)
         for m in models:
-            a, r, s = deployment_rows(m, dataset, profile, seed, run_dir, sets, train_overrides)
+            a, r, s = deployment_rows(run, m, sets)
             out['agreement'].append(a); out['replay'] += r; out['square'] += s
         out['footprint'] = [footprint(m, ds, w) for w in sorted({width, 0.125, 1.0}) for m in models]
         return out
-    return store.stored_result(run_dir, 'results', cfg, 'deployment', run, compute,
-                               make=f"qstudy study --profile {profile} --dataset {dataset} --sections deployment")
+    return store.stored_result(run.run_dir, 'results', cfg, 'deployment', measure, compute,
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections deployment")

@@ -159,22 +159,22 @@ def zoo_estimates(model, x, y, huge=1e3, seed=0, **zoo_kw):
 # %% ../nbs/07_diagnostics.ipynb #fc682c1a
 ZOO_BINS = np.linspace(-8, 6, 57)  # log10 |estimate|: from float32 noise to a jump across a quantization level
 
-def diagnosis_result(model_name, dataset, profile='smoke', seed=0, run_dir=None, n=None, train_overrides=None,
-                     zoo_overrides=None, compute=True):
-    "The stored diagnosis of one model: checks, ε curves, verdict and ZOO estimate summary; computed once."
+def diagnosis_result(run, model_name, n=None, zoo_overrides=None, compute=True):
+    "The stored diagnosis of `run`'s model `model_name`: checks, ε curves, verdict and ZOO estimate summary; computed once."
     from qstudy.training import train_model, model_record, stored_predictions
     from qstudy.metrics import attack_points, attack_settings
     from qstudy.config import profile as get_profile, STAGE_VERSION
     from qstudy.data import load
     from qstudy import store
+    dataset, profile, seed, run_dir = run.dataset, run.profile, run.seed, run.run_dir
     dg = get_profile(profile).get('diagnostics', {})
     n = n or dg.get('points', 100)
-    n_zoo, zoo_params, _ = attack_settings(profile, 'zoo', dg.get('zoo_points'), **(zoo_overrides or {}))
-    mrec = model_record(model_name, dataset, profile, seed, run_dir, **(train_overrides or {}))
+    n_zoo, zoo_params, _ = attack_settings(run, 'zoo', dg.get('zoo_points'), **(zoo_overrides or {}))
+    mrec = model_record(run, model_name)
     cfg = dict(kind='diagnosis', model=mrec['hash'], seed=seed, n=n, settings=dg, n_zoo=n_zoo, zoo=zoo_params,
                version=STAGE_VERSION['diagnostics'])
-    def run():
-        model, _ = train_model(model_name, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {}))
+    def measure():
+        model, _ = train_model(run, model_name, progress=False)
         x, y = load(dataset, 'test')
         right = stored_predictions(mrec, run_dir) == y
         idx = attack_points(right, n, seed)
@@ -187,5 +187,5 @@ def diagnosis_result(model_name, dataset, profile='smoke', seed=0, run_dir=None,
         return dict(model_name=model_name, n=len(idx), masked=d.masked, reasons=d.reasons,
                     checks=d.checks.to_dict('records'), curves=d.curves.to_dict('records'),
                     zoo=dict(z, points=len(iz), hist=hist, bins=ZOO_BINS.tolist()))
-    return store.stored_result(run_dir, 'results', cfg, f'diagnosis-{model_name}', run, compute,
+    return store.stored_result(run_dir, 'results', cfg, f'diagnosis-{model_name}', measure, compute,
                                make=f"qstudy study --profile {profile} --dataset {dataset} --sections masking")

@@ -115,38 +115,36 @@ def _wilson_row(k, n):
     return dict(lo=lo, hi=hi)
 
 # %% ../nbs/08_ensemble.ipynb #6406431f
-def source_examples(dataset, profile, seed, run_dir, members, attacks, m, kappas=None, n=None, train_overrides=None,
-                    attack_overrides=None):
+def source_examples(run, members, attacks, m, kappas=None, n=None, attack_overrides=None):
     "{(attack, source): dict(y, preds members × points, kappa)} from the stored examples, CW-L2 at its worst κ."
     from qstudy.metrics import adversarial_examples
     from qstudy.transfer import transfer_sweep
     from qstudy.training import train_model
-    models = {s: train_model(s, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {}))[0] for s in members}
+    models = {s: train_model(run, s, progress=False)[0] for s in members}
     out = {}
     for a in attacks:
         for s in members:
             cands = []
-            for kw in transfer_sweep(a, profile, kappas):
-                adv = adversarial_examples(s, a, dataset, profile, seed, run_dir, n=n, train_overrides=train_overrides,
-                                           **{**(attack_overrides or {}).get(a, {}), **kw})
+            for kw in transfer_sweep(a, run.profile, kappas):
+                adv = adversarial_examples(run, s, a, n=n, **{**(attack_overrides or {}).get(a, {}), **kw})
                 preds, conf = member_predictions(models, adv['x_adv'], confidence=True)
                 cands.append(dict(y=adv['y'].numpy(), preds=preds, conf=conf, kappa=kw.get('confidence')))
             out[a, s] = min(cands, key=lambda c: (defense_accuracy(c['preds'], c['y'], m), c['kappa'] or 0))
     return out
 
-def ensemble_tables(dataset, profile='smoke', seed=0, run_dir=None, members=ENSEMBLE, attacks=TABLE7_ATTACKS, m=None,
-                    kappas=None, n=None, train_overrides=None, attack_overrides=None):
-    "Tables 5, 6, 7 and the PR / d_acc curves over m = 1..len(members), as DataFrames."
+def ensemble_tables(run, members=ENSEMBLE, attacks=TABLE7_ATTACKS, m=None, kappas=None, n=None, attack_overrides=None):
+    "Tables 5, 6, 7 and the PR / d_acc curves over m = 1..len(members) of `run`'s members, as DataFrames."
     from qstudy.training import train_model, stored_predictions
     from qstudy.data import load
+    dataset, run_dir = run.dataset, run.run_dir
     members, m = list(members), m or default_m(dataset)
     _, y = load(dataset, 'test')
     y = y.numpy()
-    trained = {s: train_model(s, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {})) for s in members}
+    trained = {s: train_model(run, s, progress=False) for s in members}
     clean = np.stack([stored_predictions(r, run_dir).numpy() for _, r in trained.values()])
     x_test, _ = load(dataset, 'test')
     clean_conf = member_predictions({s: mm for s, (mm, _) in trained.items()}, x_test, confidence=True)[1]
-    ex = source_examples(dataset, profile, seed, run_dir, members, attacks, m, kappas, n, train_overrides, attack_overrides)
+    ex = source_examples(run, members, attacks, m, kappas, n, attack_overrides)
     t5 = []
     for i, s in enumerate(members):
         c = agreement(clean, y, i)
@@ -188,39 +186,39 @@ class MthSupport(torch.nn.Module):
 # logits can flip while the members still disagree (and the filter refuses: defended)
 ADAPTIVE = dict(bim=('bim', MeanLogits), cwl2=('cwl2', MeanLogits), agreement=('pgd_margin', MthSupport))
 
-def adaptive_config(attack_name, dataset, profile, seed, member_records, m=None, n=None, **attack_overrides):
+def adaptive_config(run, attack_name, member_records, m=None, n=None, **attack_overrides):
     "(config, n, params, batch) of the ensemble-aware attack: members, settings, batch and code name it."
+    dataset, profile, seed = run.dataset, run.profile, run.seed
     from qstudy.metrics import attack_settings
     from qstudy.config import profile as get_profile, STAGE_VERSION
     ens = get_profile(profile).get('ensemble', {})
     over = {**ens.get('overrides', {}).get(attack_name, {}), **attack_overrides}
-    n, params, batch = attack_settings(profile, ADAPTIVE[attack_name][0], n or ens.get('points'), None, **over)
+    n, params, batch = attack_settings(run, ADAPTIVE[attack_name][0], n or ens.get('points'), None, **over)
     cfg = dict(kind='ensemble-adversarial', members={s: r['hash'] for s, r in member_records.items()}, dataset=dataset,
                attack=attack_name, params=params, n=n, seed=seed, m=m or default_m(dataset), batch_size=batch,
                version=STAGE_VERSION['ensemble'])
     return cfg, n, params, batch
 
-def ensemble_adversarial(attack_name, dataset, profile='smoke', seed=0, run_dir=None, members=ENSEMBLE, m=None, n=None,
-                         train_overrides=None, **attack_overrides):
-    "Craft or load `attack_name` against the members' mean logits: dict(idx, y, x_adv, preds, record)."
+def ensemble_adversarial(run, attack_name, members=ENSEMBLE, m=None, n=None, **attack_overrides):
+    "Craft or load the ensemble-aware `attack_name` against `run`'s members: dict(idx, y, x_adv, preds, record)."
     from qstudy import store
     from qstudy.attacks import attack
     from qstudy.data import load
     from qstudy.metrics import attack_points
     from qstudy.training import train_model, stored_predictions
-    trained = {s: train_model(s, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {})) for s in members}
-    cfg, n, params, batch = adaptive_config(attack_name, dataset, profile, seed, {s: r for s, (_, r) in trained.items()}, m, n,
-                                            **attack_overrides)
+    dataset, profile, seed, run_dir = run.dataset, run.profile, run.seed, run.run_dir
+    trained = {s: train_model(run, s, progress=False) for s in members}
+    cfg, n, params, batch = adaptive_config(run, attack_name, {s: r for s, (_, r) in trained.items()}, m, n, **attack_overrides)
     label = f'ensemble-{attack_name}'
     x_all, y_all = load(dataset, 'test')
     if store.find_artifact(run_dir, 'adversarial', cfg, label) is None:
         valid, label_ = vote(torch.stack([stored_predictions(r, run_dir) for _, r in trained.values()]), cfg['m'])
         idx = attack_points(torch.from_numpy(valid & (label_ == y_all.numpy())), n, seed)
-        run, kind = ADAPTIVE[attack_name]
+        which, kind = ADAPTIVE[attack_name]
         members_ = [mm for mm, _ in trained.values()]
         x, y, target = x_all[idx], y_all[idx], (MthSupport(members_, cfg['m']) if kind is MthSupport else kind(members_))
         t0 = time.time()
-        x_adv = torch.cat([x[:0]] + [attack(run, target, x[i:i + batch], y[i:i + batch], seed=seed + i, **params).cpu()
+        x_adv = torch.cat([x[:0]] + [attack(which, target, x[i:i + batch], y[i:i + batch], seed=seed + i, **params).cpu()
                                      for i in range(0, len(idx), batch)])
         rec = dict(attack=attack_name, dataset=dataset, profile=profile, n=len(idx), seconds=round(time.time() - t0, 2))
         store.save_artifact(run_dir, 'adversarial', cfg, rec, dict(idx=idx, x_adv=x_adv), label)
@@ -228,38 +226,36 @@ def ensemble_adversarial(attack_name, dataset, profile='smoke', seed=0, run_dir=
     preds = member_predictions({s: mm for s, (mm, _) in trained.items()}, t['x_adv'])
     return dict(idx=t['idx'], x=x_all[t['idx']], y=y_all[t['idx']].numpy(), x_adv=t['x_adv'], preds=preds, record=rec)
 
-def adaptive_rows(dataset, profile='smoke', seed=0, run_dir=None, members=ENSEMBLE, attacks=tuple(ADAPTIVE), m=None,
-                  n=None, train_overrides=None, attack_overrides=None):
+def adaptive_rows(run, members=ENSEMBLE, attacks=tuple(ADAPTIVE), m=None, n=None, attack_overrides=None):
     "d_acc and PR of the filter against the ensemble-aware attacker, one row per attack, with L2 of all examples."
-    m = m or default_m(dataset)
+    m = m or default_m(run.dataset)
     rows = []
     for a in attacks:
-        e = ensemble_adversarial(a, dataset, profile, seed, run_dir, members, m, n, train_overrides, **(attack_overrides or {}).get(a, {}))
+        e = ensemble_adversarial(run, a, members, m, n, **(attack_overrides or {}).get(a, {}))
         l2 = (e['x_adv'] - e['x']).flatten(1).norm(dim=1)
         rows.append(dict(attack=a, m=m, pr=prediction_rate(e['preds'], m), d_acc=defense_accuracy(e['preds'], e['y'], m),
                          n=len(e['y']), mean_l2=float(l2.mean()), seconds=e['record']['seconds']))
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_ensemble.ipynb #675d305a
-def ensemble_result(dataset, profile='smoke', seed=0, run_dir=None, members=ENSEMBLE, attacks=TABLE7_ATTACKS, m=None,
-                    kappas=None, n=None, adaptive_n=None, train_overrides=None, attack_overrides=None, compute=True):
-    "The stored Tables 5-7, curves and ensemble-aware rows (as lists of records) and m; computed once."
+def ensemble_result(run, members=ENSEMBLE, attacks=TABLE7_ATTACKS, m=None, kappas=None, n=None, adaptive_n=None,
+                    attack_overrides=None, compute=True):
+    "`run`'s stored Tables 5-7, curves and ensemble-aware rows (as lists of records) and m; computed once."
     from qstudy.transfer import transfer_config
     from qstudy.training import model_record
     from qstudy.config import config_hash, STAGE_VERSION
     from qstudy import store
     from qstudy.training import stored_predictions
     members, attacks, ao = list(members), list(attacks), attack_overrides or {}
-    mrecs = {s: model_record(s, dataset, profile, seed, run_dir, **(train_overrides or {})) for s in members}
+    mrecs = {s: model_record(run, s) for s in members}
     # m as the paper chose it, on these members: the largest keeping PAPER_PR of the clean test set answered
-    m = m or rule_m(np.stack([stored_predictions(r, run_dir).numpy() for r in mrecs.values()]))
-    cfg = dict(kind='ensemble', m=m, version=STAGE_VERSION['ensemble'], sources=config_hash(transfer_config(dataset, profile, attacks, members, seed, run_dir, kappas, n,
-                                                                        train_overrides, attack_overrides)),
-               adaptive={a: config_hash(adaptive_config(a, dataset, profile, seed, mrecs, m, adaptive_n, **ao.get(a, {}))[0])
-                         for a in ADAPTIVE})
-    def run():
-        T = ensemble_tables(dataset, profile, seed, run_dir, members, attacks, m, kappas, n, train_overrides, attack_overrides)
-        ad = adaptive_rows(dataset, profile, seed, run_dir, members, tuple(ADAPTIVE), m, adaptive_n, train_overrides, attack_overrides)
+    m = m or rule_m(np.stack([stored_predictions(r, run.run_dir).numpy() for r in mrecs.values()]))
+    cfg = dict(kind='ensemble', m=m, version=STAGE_VERSION['ensemble'],
+               sources=config_hash(transfer_config(run, attacks, members, kappas, n, attack_overrides)),
+               adaptive={a: config_hash(adaptive_config(run, a, mrecs, m, adaptive_n, **ao.get(a, {}))[0]) for a in ADAPTIVE})
+    def measure():
+        T = ensemble_tables(run, members, attacks, m, kappas, n, attack_overrides)
+        ad = adaptive_rows(run, members, tuple(ADAPTIVE), m, adaptive_n, attack_overrides)
         return dict(m=m, adaptive=ad.to_dict('records'), **{k: T[k].to_dict('records') for k in ('table5', 'table6', 'table7', 'curves')})
-    return store.stored_result(run_dir, 'results', cfg, 'ensemble', run, compute,
-                               make=f"qstudy study --profile {profile} --dataset {dataset} --sections ensemble")
+    return store.stored_result(run.run_dir, 'results', cfg, 'ensemble', measure, compute,
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections ensemble")

@@ -23,7 +23,7 @@ import numpy as np
 from . import store
 from .metrics import wilson, fmt_acc, diff_ci, equivalent, exceeds, n_to_decide, paired_diff_ci, seeds_diff_ci, seeds_exceed
 from .paper import paper_attack, paper_accuracy, TABLE5, TABLE6
-from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES
+from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES, Run
 
 # %% ../nbs/09a_findings.ipynb #f427e9f7
 SECTION_FILES = ('accuracy', 'robustness', 'transfer', 'gradients', 'ensemble', 'strongest', 'deployment', 'regime', 'masking')
@@ -33,8 +33,8 @@ MARGIN, FAR, MIN_N = 0.05, 0.10, 30
 NEAR_ZERO = 0.2  # a mean gradient cosine below this is "near 0": a fifth of the way to identical directions
 PR_BAR = 0.87    # Table 6: the ensemble filter's prediction rate on clean data
 
-def section_numbers(section, profile, dataset, run_dir, seed=0, models=MODEL_NAMES, overrides=None):
-    "One section's numbers read from the run store, in the shape the rules below take."
+def section_numbers(run, section, models=MODEL_NAMES):
+    "One section's numbers read from `run`'s store, in the shape the rules below take."
     from qstudy.training import model_record
     from qstudy.metrics import adversarial_record
     from qstudy.transfer import transfer_result
@@ -42,35 +42,35 @@ def section_numbers(section, profile, dataset, run_dir, seed=0, models=MODEL_NAM
     from qstudy.ensemble import ensemble_result
     if section == 'accuracy':
         return dict(table=[dict(model=m, accuracy=r['accuracy'], n=r['n_test'])
-                           for m in models for r in [model_record(m, dataset, profile, seed, run_dir, **(overrides or {}))]])
+                           for m in models for r in [model_record(run, m)]])
     if section == 'robustness':
         def replicate(m, a, k):   # float's and w1a1's replicates, where the seeds stage stored them
-            try: r = adversarial_record(m, a, dataset, profile, seed + k, run_dir, train_overrides=overrides)
+            try: r = adversarial_record(run.at(seed=run.seed + k), m, a)
             except store.NotInStore: return None
-            return dict(attack=a, model=m, seed=seed + k, acc=r['acc'], n=r['n'])
+            return dict(attack=a, model=m, seed=run.seed + k, acc=r['acc'], n=r['n'])
         seeds = [r for m in REPLICATES['models'] if m in models for a in REPLICATES['attacks']
                  for k in REPLICATES['seeds'] if (r := replicate(m, a, k))]
         return dict(table=[dict(attack=a, model=m, **{k: r[k] for k in ('acc', 'n', 'l2', 'linf')})
                            for a in PAPER_ATTACKS for m in models
-                           for r in [adversarial_record(m, a, dataset, profile, seed, run_dir, train_overrides=overrides)]],
-                    seeds=seeds, seed=seed)
+                           for r in [adversarial_record(run, m, a)]],
+                    seeds=seeds, seed=run.seed)
     if section == 'transfer':
-        t = transfer_result(dataset, profile, PAPER_ATTACKS, models, seed, run_dir, train_overrides=overrides, compute=False)
+        t = transfer_result(run, PAPER_ATTACKS, models, compute=False)
         t = t[t.kept]
         base = (t.source == BASELINE) | (t.target == BASELINE)   # the same-precision baseline, judged apart
         return dict(table=t[~base].to_dict('records'), baseline=t[base].to_dict('records'))
     if section == 'gradients':
-        g = gradient_result(models, dataset, profile, seed, run_dir, train_overrides=overrides, compute=False)
+        g = gradient_result(run, models, compute=False)
         k = len(g['names'])
         pairs = [dict(a=g['names'][i], b=g['names'][j], mean=g['mean'][i][j], std=g['std'][i][j], n=g['n'][i][j],
                       **{'w1a1 involved': 'w1a1' in (g['names'][i], g['names'][j])}) for i in range(k) for j in range(i + 1, k)]
         return dict(pairs=[p for p in pairs if BASELINE not in (p['a'], p['b'])],
                     baseline=[p for p in pairs if BASELINE in (p['a'], p['b'])])
     if section == 'ensemble':
-        return ensemble_result(dataset, profile, seed, run_dir, train_overrides=overrides, compute=False)
+        return ensemble_result(run, compute=False)
     if section == 'deployment':
         from qstudy.deploy import deployment_result
-        return deployment_result(dataset, profile, seed, run_dir, models, overrides, compute=False)
+        return deployment_result(run, models, compute=False)
     if section == 'masking':
         from qstudy.diagnostics import diagnosis_result
         def numbers(d):   # the verdict, and what the two questions of masking read
@@ -78,19 +78,19 @@ def section_numbers(section, profile, dataset, run_dir, seed=0, models=MODEL_NAM
             zero = next((c['value'] for c in d['checks'] if c['check'].startswith('points with an all-zero')), None)
             return dict({k: d[k] for k in ('masked', 'reasons', 'n')}, cosine=cos, zero_gradient_points=zero,
                         zoo_zero=d['zoo']['zero'], zoo_estimates=d['zoo']['n'], zoo_points=d['zoo']['points'])
-        return dict(models={m: numbers(diagnosis_result(m, dataset, profile, seed, run_dir, train_overrides=overrides, compute=False))
+        return dict(models={m: numbers(diagnosis_result(run, m, compute=False))
                             for m in models})
     if section == 'regime':
         from qstudy.regime import regime_result
-        return regime_result(dataset, profile, seed, run_dir, compute=False)
+        return regime_result(run, compute=False)
     if section == 'strongest':
         from qstudy.strongest import strongest_result
         from qstudy.diagnostics import diagnosis_result
         def masked(m):  # the masking section's verdict, where it ran
-            try: return diagnosis_result(m, dataset, profile, seed, run_dir, train_overrides=overrides, compute=False)['masked']
+            try: return diagnosis_result(run, m, compute=False)['masked']
             except store.NotInStore: return None
         verdicts = {m: masked(m) for m in models}
-        return dict(strongest_result(dataset, profile, seed, run_dir, models, overrides, compute=False),
+        return dict(strongest_result(run, models, compute=False),
                     masked={m: v for m, v in verdicts.items() if v is not None})
     raise KeyError(section)
 
@@ -112,12 +112,14 @@ def load_sections(out_dir):
     st = store.load_json(Path(out_dir) / 'stages.json')
     run = st.get('run')
     out = dict(stages=st, stale={}, live=[], kept=[])
+    # the run as the study made it (its attack batch names its sets); a store of an older study records no batch
+    made = run and Run(st['profile'], st['dataset'], run['seed'], run['run_dir'], run['overrides'], attack_batch=run.get('attack_batch'))
     for s in SECTION_FILES:
         if s not in st.get('headlines', {}): continue   # the study did not run that section
         try:
             # a store not on this machine: not even its models' names (their data source) are looked up
             if run is None or not Path(run['run_dir']).is_dir(): raise store.NotInStore('no run store here')
-            nums = _plain(section_numbers(s, st['profile'], st['dataset'], run['run_dir'], run['seed'], run['models'], run['overrides']))
+            nums = _plain(section_numbers(made, s, run['models']))
             out['live'].append(s)
         except store.NotInStore:
             # the store is gone (another machine) or holds this version's computations of it not yet: the numbers the

@@ -41,34 +41,33 @@ def cosine_matrix(grads: dict):
     return mean, std, n
 
 # %% ../nbs/06a_gradients.ipynb #444bb184
-def model_gradients(models,          # names, e.g. MODEL_NAMES
-                    dataset, profile='smoke', seed=0, run_dir=None,
-                    n=None,          # points (default: the profile's `gradients.points`)
-                    train_overrides=None):
+def model_gradients(run,             # the study's run: dataset, profile, seed, store
+                    models,          # names, e.g. MODEL_NAMES
+                    n=None):         # points (default: the profile's `gradients.points`)
     "(mean, std, points used, names) of the pairwise gradient cosine on `n` seeded random test points."
     from qstudy.config import profile as get_profile
     from qstudy.data import load
     from qstudy.metrics import attack_points
-    n = n or get_profile(profile).get('gradients', {}).get('points', 1000)
-    x, y = load(dataset, 'test')
-    idx = attack_points(torch.ones(len(y), dtype=torch.bool), n, seed)
-    grads = {m: loss_gradients(keyed_model(m, dataset, profile, seed, run_dir, train_overrides)[0], x[idx], y[idx]) for m in models}
+    n = n or get_profile(run.profile).get('gradients', {}).get('points', 1000)
+    x, y = load(run.dataset, 'test')
+    idx = attack_points(torch.ones(len(y), dtype=torch.bool), n, run.seed)
+    grads = {m: loss_gradients(keyed_model(run, m)[0], x[idx], y[idx]) for m in models}
     return (*cosine_matrix(grads), list(models))
 
-def gradient_result(models, dataset, profile='smoke', seed=0, run_dir=None, n=None, train_overrides=None, compute=True):
-    "The stored cosine matrix of `models` and the same-precision baseline (mean, std, n as nested lists, names, points); computed once."
+def gradient_result(run, models, n=None, compute=True):
+    "The stored cosine matrix of `run`'s `models` and the same-precision baseline (mean, std, n as nested lists, names, points); computed once."
     from qstudy.config import profile as get_profile, STAGE_VERSION, with_baseline
     from qstudy import store
-    n, models = n or get_profile(profile).get('gradients', {}).get('points', 1000), with_baseline(models)
-    cfg = dict(kind='gradients', dataset=dataset, seed=seed, n=n, version=STAGE_VERSION['gradients'],
+    n, models = n or get_profile(run.profile).get('gradients', {}).get('points', 1000), with_baseline(models)
+    cfg = dict(kind='gradients', dataset=run.dataset, seed=run.seed, n=n, version=STAGE_VERSION['gradients'],
                # one the store lacks (the baseline, say) is trained first if computing
-               models={m: keyed_record(m, dataset, profile, seed, run_dir, train_overrides, compute)['hash'] for m in models})
-    def run():
-        mean, std, used, names = model_gradients(models, dataset, profile, seed, run_dir, n, train_overrides)
+               models={m: keyed_record(run, m, compute)['hash'] for m in models})
+    def measure():
+        mean, std, used, names = model_gradients(run, models, n)
         return dict(mean=mean.tolist(), std=std.tolist(), n=used.tolist(), names=names, points=n,
                     value_shift={k: (v.tolist() if hasattr(v, 'tolist') else v) for k, v in value_shift_example().items()})
-    return store.stored_result(run_dir, 'results', cfg, 'gradients', run, compute,
-                               make=f"qstudy study --profile {profile} --dataset {dataset} --sections gradients")
+    return store.stored_result(run.run_dir, 'results', cfg, 'gradients', measure, compute,
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections gradients")
 
 # %% ../nbs/06a_gradients.ipynb #a9e0291e
 from .quantizers import dorefa_weight, dorefa_act

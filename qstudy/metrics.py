@@ -15,7 +15,7 @@ import torch
 import torchmetrics
 import time
 import lightning as L
-from .config import profile as get_profile, attack_batch, STAGE_VERSION
+from .config import profile as get_profile, STAGE_VERSION, Run
 from .training import predict, train_model, stored_predictions, model_record, trainer_settings, barrier
 from .attacks import run_attack, attack_params, AttackResult
 from .data import load
@@ -158,28 +158,28 @@ def profile_points(points, model=None):
     "A profile's points for one attack: a number, or {model: number, '*': the others'} (a costly attack sized where a claim needs it)."
     return points.get(model, points['*']) if isinstance(points, dict) else points
 
-def attack_settings(profile_name, attack_name, n=None, preset=None, model=None, **overrides):
-    "(n points, full attack parameters, batch size on the study's device) of `attack_name` under a profile (for `model`), with changes."
-    a = get_profile(profile_name)['attacks']
+def attack_settings(run: Run, attack_name, n=None, preset=None, model=None, **overrides):
+    "(n points, full attack parameters, batch size on the run's device) of `attack_name` under `run`'s profile (for `model`), with changes."
+    a = get_profile(run.profile)['attacks']
     params = attack_params(attack_name, preset or a['preset'], **{**a['overrides'].get(attack_name, {}), **overrides})
-    return (n or profile_points(a['points'][attack_name], model)), params, attack_batch(a['batch_size'])
+    return (n or profile_points(a['points'][attack_name], model)), params, run.batch(a['batch_size'])
 
-def adversarial_config(mrec, attack_name, profile='smoke', seed=0, n=None, preset=None, **attack_overrides):
-    "(config, label, n, params, batch) of one model's adversarial set: what names it in the store."
-    n, params, batch = attack_settings(profile, attack_name, n, preset, mrec['name'], **attack_overrides)
+def adversarial_config(run: Run, mrec, attack_name, n=None, preset=None, **attack_overrides):
+    "(config, label, n, params, batch) of one model's adversarial set under `run` (its profile and seed): what names it in the store."
+    profile, seed = run.profile, run.seed
+    n, params, batch = attack_settings(run, attack_name, n, preset, mrec['name'], **attack_overrides)
     # the batch sets each chunk's seed and where CW / ZOO abort early; the code version, how it is computed
     cfg = dict(kind='adversarial', model=mrec['hash'], model_name=mrec['name'], dataset=mrec['dataset'], attack=attack_name,
                preset=preset or get_profile(profile)['attacks']['preset'], params=params, n=n, seed=seed,
                batch_size=batch, version=STAGE_VERSION['attacks'])
     return cfg, f"{mrec['name']}-{attack_name}", n, params, batch
 
-def adversarial_record(model_name, attack_name, dataset=None, profile='smoke', seed=0, run_dir=None, n=None,
-                       preset=None, train_overrides=None, **attack_overrides):
+def adversarial_record(run: Run, model_name, attack_name, n=None, preset=None, **attack_overrides):
     "The stored record (accuracy, norms, counts, time) of an adversarial set, without loading any model."
-    mrec = model_record(model_name, dataset, profile, seed, run_dir, **(train_overrides or {}))
-    cfg, label, *_ = adversarial_config(mrec, attack_name, profile, seed, n, preset, **attack_overrides)
-    return store.stored_result(run_dir, 'adversarial', cfg, label, None, allow_compute=False,
-                               make=f"qstudy study --profile {profile} --dataset {mrec['dataset']}")
+    mrec = model_record(run, model_name)
+    cfg, label, *_ = adversarial_config(run, mrec, attack_name, n, preset, **attack_overrides)
+    return store.stored_result(run.run_dir, 'adversarial', cfg, label, None, allow_compute=False,
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset}")
 
 def attack_chunk(attack_name, model, x, y, start, batch, seed, params):
     "The attack on points start … start + batch, seeded by where they start: the same examples in whichever process."
@@ -232,20 +232,17 @@ def attack_chunks(attack_name, model, x, y, batch, seed, params, progress=None):
 def _examples(rec, t, x_all, y_all):
     return dict(idx=t['idx'], x=x_all[t['idx']], y=y_all[t['idx']], x_adv=t['x_adv'], pred_adv=t['pred_adv'], record=rec)
 
-def stored_adversarial(model_name, attack_name, dataset=None, profile='smoke', seed=0, run_dir=None, n=None,
-                       preset=None, train_overrides=None, **attack_overrides):
+def stored_adversarial(run: Run, model_name, attack_name, n=None, preset=None, **attack_overrides):
     "A stored adversarial set, read without loading or crafting anything (NotInStore when absent): as `adversarial_examples`."
-    dataset = dataset or get_profile(profile)['dataset']
-    rec = adversarial_record(model_name, attack_name, dataset, profile, seed, run_dir, n, preset, train_overrides, **attack_overrides)
+    rec = adversarial_record(run, model_name, attack_name, n, preset, **attack_overrides)
     label = f"{model_name}-{attack_name}"
-    return _examples(*store.load_artifact(run_dir, 'adversarial', rec['config'], label), *load(dataset, 'test'))
+    return _examples(*store.load_artifact(run.run_dir, 'adversarial', rec['config'], label), *load(run.dataset, 'test'))
 
-def adversarial_examples(model_name, attack_name, dataset=None, profile='smoke', seed=0, run_dir=None, n=None,
-                         preset=None, train_overrides=None, progress=None, trainer_kwargs=None, **attack_overrides):
-    "Craft or load `attack_name` against `model_name`: dict(idx, x, y, x_adv, pred_adv, record)."
-    dataset = dataset or get_profile(profile)['dataset']
-    model, mrec = train_model(model_name, dataset, profile, seed, run_dir, progress=False, **(train_overrides or {}))
-    cfg, label, n, params, batch = adversarial_config(mrec, attack_name, profile, seed, n, preset, **attack_overrides)
+def adversarial_examples(run: Run, model_name, attack_name, n=None, preset=None, progress=None, **attack_overrides):
+    "Craft or load `attack_name` against `run`'s `model_name` (across Lightning's ranks if the run has a strategy): dict(idx, x, y, x_adv, pred_adv, record)."
+    dataset, profile, seed, run_dir, trainer_kwargs = run.dataset, run.profile, run.seed, run.run_dir, run.trainer_kwargs
+    model, mrec = train_model(run, model_name, progress=False)
+    cfg, label, n, params, batch = adversarial_config(run, mrec, attack_name, n, preset, **attack_overrides)
     x_all, y_all = load(dataset, 'test')
     if store.find_artifact(run_dir, 'adversarial', cfg, label) is None:
         idx = attack_points(stored_predictions(mrec, run_dir) == y_all, n, seed)

@@ -33,28 +33,26 @@ def strongest_settings(profile):
     s = get_profile(profile)['strongest']
     return s['points'], s['overrides']
 
-def strongest_examples(model_name, dataset, profile='smoke', seed=0, run_dir=None, train_overrides=None, progress=None,
-                       trainer_kwargs=None):
-    "Craft or load every strongest attack against one model, all on its one set of points: {attack: examples}."
-    n, ov = strongest_settings(profile)
-    return {l: adversarial_examples(model_name, *strongest_run(l, ov)[:1], dataset, profile, seed, run_dir, n=n,
-                                    train_overrides=train_overrides, progress=progress, trainer_kwargs=trainer_kwargs,
-                                    **strongest_run(l, ov)[1]) for l in STRONGEST}
+def strongest_examples(run, model_name, progress=None):
+    "Craft or load every strongest attack against `run`'s `model_name`, all on its one set of points: {attack: examples}."
+    n, ov = strongest_settings(run.profile)
+    return {l: adversarial_examples(run, model_name, *strongest_run(l, ov)[:1], n=n, progress=progress, **strongest_run(l, ov)[1])
+            for l in STRONGEST}
 
 # %% ../nbs/07a_strongest.ipynb #e727c0c7
 def _row(model, attack, k, n, **extra):
     lo, hi = wilson(k, n)
     return dict(model=model, attack=attack, k=int(k), n=int(n), acc=k / n if n else float('nan'), lo=lo, hi=hi, **extra)
 
-def strongest_config(dataset, profile, models, seed, run_dir, train_overrides=None):
-    "The config of the stored strongest evaluation: the hashes of every adversarial set it reads."
-    n, ov = strongest_settings(profile)
-    mrecs = {m: model_record(m, dataset, profile, seed, run_dir, **(train_overrides or {})) for m in models}
-    sets = {f"{m}/{l}/strongest": config_hash(adversarial_config(mrecs[m], *strongest_run(l, ov)[:1], profile, seed, n,
+def strongest_config(run, models):
+    "The config of `run`'s stored strongest evaluation: the hashes of every adversarial set it reads."
+    n, ov = strongest_settings(run.profile)
+    mrecs = {m: model_record(run, m) for m in models}
+    sets = {f"{m}/{l}/strongest": config_hash(adversarial_config(run, mrecs[m], *strongest_run(l, ov)[:1], n,
                                                                  **strongest_run(l, ov)[1])[0])
             for m in models for l in STRONGEST}
-    sets.update({f"{m}/{a}/paper": config_hash(adversarial_config(mrecs[m], a, profile, seed)[0]) for m in models for a in PAPER_BOUNDED})
-    return dict(kind='strongest', dataset=dataset, adversarial=sets, version=STAGE_VERSION['strongest'])
+    sets.update({f"{m}/{a}/paper": config_hash(adversarial_config(run, mrecs[m], a)[0]) for m in models for a in PAPER_BOUNDED})
+    return dict(kind='strongest', dataset=run.dataset, adversarial=sets, version=STAGE_VERSION['strongest'])
 
 def duel(model_name, attack, own, shadow):
     "Which backward pass won one attack on one model: each one's accuracy and the points only it broke."
@@ -63,11 +61,10 @@ def duel(model_name, attack, own, shadow):
                 only_own=only_own, only_shadow=only_shadow,
                 won='own' if only_own > only_shadow else 'shadow' if only_shadow > only_own else 'tie')
 
-def strongest_rows(model_name, dataset, profile='smoke', seed=0, run_dir=None, train_overrides=None, duels=None):
+def strongest_rows(run, model_name, duels=None):
     "One model's rows, from the stored sets: each strongest attack, the worst case over those at ε = 0.03, the best of the paper's."
-    n, ov = strongest_settings(profile)
-    ex = {l: stored_adversarial(model_name, strongest_run(l, ov)[0], dataset, profile, seed, run_dir, n, train_overrides=train_overrides,
-                                **strongest_run(l, ov)[1]) for l in STRONGEST}
+    n, ov = strongest_settings(run.profile)
+    ex = {l: stored_adversarial(run, model_name, strongest_run(l, ov)[0], n, **strongest_run(l, ov)[1]) for l in STRONGEST}
     rows, broken, fooled_by = [], None, {}
     for a, e in ex.items():
         r, fooled = e['record'], e['pred_adv'] != e['y']
@@ -80,20 +77,20 @@ def strongest_rows(model_name, dataset, profile='smoke', seed=0, run_dir=None, t
         duels += [duel(model_name, a, fooled_by[f'{a}@own'], fooled_by[f'{a}@shadow'])
                   for a in dict.fromkeys(STRONGEST_RUNS[l][0] for l in STRONGEST if l.endswith('@own'))]
     rows.append(_row(model_name, 'worst case', int((~broken).sum()), len(broken), eps=0.03, same_points=True, flags=[]))
-    paper = [adversarial_record(model_name, a, dataset, profile, seed, run_dir, train_overrides=train_overrides) for a in PAPER_BOUNDED]
+    paper = [adversarial_record(run, model_name, a) for a in PAPER_BOUNDED]
     best = min(paper, key=lambda r: r['acc'])
     rows.append(_row(model_name, "paper's best", round(best['acc'] * best['n']), best['n'], eps=0.03, same_points=False,
                      flags=[], paper_attack=best['attack']))
     return rows
 
-def strongest_result(dataset, profile='smoke', seed=0, run_dir=None, models=None, train_overrides=None, compute=True):
-    "The stored strongest evaluation of every model (rows, and the settings it ran with); computed once."
+def strongest_result(run, models=None, compute=True):
+    "The stored strongest evaluation of every model of `run` (rows, and the settings it ran with); computed once."
     models = list(models or MODEL_NAMES)
-    n, ov = strongest_settings(profile)
-    cfg = strongest_config(dataset, profile, models, seed, run_dir, train_overrides)
-    def run():
+    n, ov = strongest_settings(run.profile)
+    cfg = strongest_config(run, models)
+    def measure():
         duels = []
-        rows = [r for m in models for r in strongest_rows(m, dataset, profile, seed, run_dir, train_overrides, duels)]
+        rows = [r for m in models for r in strongest_rows(run, m, duels)]
         return dict(rows=rows, duels=duels, points=n, overrides=ov)
-    return store.stored_result(run_dir, 'results', cfg, 'strongest', run, compute,
-                               make=f"qstudy study --profile {profile} --dataset {dataset} --sections strongest")
+    return store.stored_result(run.run_dir, 'results', cfg, 'strongest', measure, compute,
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections strongest")

@@ -101,8 +101,7 @@ def train_stage(run: Run, models):
         for m in models:
             b.set_postfix_str(m)
             name, s = model_seed(m, run.seed)
-            recs[m] = train_model(name, run.dataset, run.profile, s, run.run_dir, progress=not run.quiet,
-                                  trainer_kwargs=run.trainer_kwargs, **run.overrides)[1]
+            recs[m] = train_model(run.at(seed=s), name, progress=not run.quiet, trainer_kwargs=run.trainer_kwargs)[1]
             b.update()
     if run.trainer_kwargs: barrier()  # every rank finds every model rank 0 stored
     return recs
@@ -111,15 +110,14 @@ def attack_stage(run: Run, models, attacks,
                  offsets=(0,)):   # attack each model at seed + each offset (the seeds stage: its replicates)
     "Craft or load every (model, attack) pair's adversarial examples, across Lightning's ranks if the run has a strategy; the bar counts points."
     from qstudy.metrics import adversarial_examples, attack_settings
-    total = sum(attack_settings(run.profile, a, model=m)[0] for a in attacks for m in models) * len(offsets)
+    total = sum(attack_settings(run, a, model=m)[0] for a in attacks for m in models) * len(offsets)
     with bar(total, 'attacks' if offsets == (0,) else 'seeds', run.quiet) as b:
         for a in attacks:
             for m in models:
                 for k in offsets:
                     b.set_postfix_str(f'{a} on {m}' + (f' seed {run.seed + k}' if k else ''))
                     before = b.n
-                    r = adversarial_examples(m, a, run.dataset, run.profile, run.seed + k, run.run_dir, train_overrides=run.overrides,
-                                             progress=b.update, trainer_kwargs=run.trainer_kwargs)['record']
+                    r = adversarial_examples(run.at(seed=run.seed + k), m, a, progress=b.update)['record']
                     if b.n == before: b.update(r['n'])  # loaded from the store: counts as done
 
 def strongest_stage(run: Run, models):
@@ -130,46 +128,43 @@ def strongest_stage(run: Run, models):
         for m in models:
             b.set_postfix_str(m)
             before = b.n
-            strongest_examples(m, run.dataset, run.profile, run.seed, run.run_dir, run.overrides, progress=b.update,
-                               trainer_kwargs=run.trainer_kwargs)
+            strongest_examples(run, m, progress=b.update)
             if b.n == before: b.update(per_model)  # loaded from the store: counts as done
-    if main_process(): strongest_result(run.dataset, run.profile, run.seed, run.run_dir, models, run.overrides)
+    if main_process(): strongest_result(run.at(trainer_kwargs=None), models)
 
 def deployment_stage(run: Run, models):
     "Export (or load) every model's ONNX graph and store the measurements across the implementation gap."
     from qstudy.deploy import deployment_result
-    deployment_result(run.dataset, run.profile, run.seed, run.run_dir, models, run.overrides)
+    deployment_result(run, models)
 
 def transfer_stage(run: Run, models):
     "Craft or load the CW-L2 κ sweep of every source model, then store (or load) the whole transfer matrix."
     from qstudy.transfer import transfer_result
     with bar(len(PAPER_ATTACKS) * len(with_baseline(models)), 'transfer', run.quiet) as b:
-        transfer_result(run.dataset, run.profile, list(PAPER_ATTACKS), models, run.seed, run.run_dir, train_overrides=run.overrides,
-                        progress=b.update)
+        transfer_result(run, list(PAPER_ATTACKS), models, progress=b.update)
 
 def gradients_stage(run: Run, models):
     "Store (or load) the pairwise input-gradient cosine matrix of the models."
     from qstudy.gradients import gradient_result
-    gradient_result(models, run.dataset, run.profile, run.seed, run.run_dir, train_overrides=run.overrides)
+    gradient_result(run, models)
 
 def ensemble_stage(run: Run, models):
     "Store (or load) Tables 5-7, the trade-off curves and the ensemble-aware attacks' rows."
     from qstudy.ensemble import ensemble_result
-    ensemble_result(run.dataset, run.profile, run.seed, run.run_dir, train_overrides=run.overrides)
+    ensemble_result(run)
 
 def regime_stage(run: Run, models):
     "Train or load the regime section's own models (its budget, not the study's overrides), attack them, store (or load) its result."
     from qstudy.regime import run_regime, regime_variants
     with bar(len(regime_variants(run.profile)), 'regime', run.quiet) as b:
-        run_regime(run.dataset, run.profile, run.seed, run.run_dir,
-                   progress=lambda v: (b.set_postfix_str(f"{v['axis']} {v['value']} {v['model']}"), b.update()))
+        run_regime(run, progress=lambda v: (b.set_postfix_str(f"{v['axis']} {v['value']} {v['model']}"), b.update()))
 
 def diagnostics_stage(run: Run, models):
     "Store (or load) every model's soundness checks, ε curves and ZOO estimate summary."
     from qstudy.diagnostics import diagnosis_result
     with bar(len(models), 'diagnostics', run.quiet) as b:
         for m in models:
-            b.set_postfix_str(m); diagnosis_result(m, run.dataset, run.profile, run.seed, run.run_dir, train_overrides=run.overrides); b.update()
+            b.set_postfix_str(m); diagnosis_result(run, m); b.update()
 
 PAGE_CSS = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1150px;margin:1.5em auto;padding:0 1em;color:#222}"
             "nav{font-size:13px;margin:.5em 0 1.5em}nav a{margin-right:1.2em}a.anchor-link{display:none}"
@@ -344,25 +339,28 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
     rank0 = main_process()
     quiet = quiet or not rank0
     # the one value every stage takes
-    run = Run(profile, dataset, seed, run_dir, overrides, accelerator, attack_batch, trainer_kwargs, quiet)
-    device = run.use()
+    # (its device and attack batch resolved here: the batch is part of every result's name, and the reports read by it)
+    run = Run(profile, dataset, seed, run_dir, overrides, accelerator, attack_batch, trainer_kwargs, quiet).use()
+    device = run.device
     lock = store.run_lock(run_dir, lock_timeout) if rank0 else contextlib.nullcontext()
     reports_lock = store.run_lock(Path(reports_dir) / profile, lock_timeout) if rank0 else contextlib.nullcontext()
     if not quiet: print(f"qstudy study: profile {profile}, dataset {dataset}, device {device}, run dir {run_dir}, sections {', '.join(sections)}")
     stages = [st for st in STAGES if any(st in SECTIONS[s]['needs'] for s in sections)]
+    # a stage no strategy splits runs in this process alone (the run without the strategy)
+    solo = run.at(trainer_kwargs=None)
     stage_of = dict(attacks=lambda: attack_stage(run, models, list(PAPER_ATTACKS)),
-                    transfer=lambda: transfer_stage(run, models), gradients=lambda: gradients_stage(run, models),
-                    ensemble=lambda: ensemble_stage(run, models), diagnostics=lambda: diagnostics_stage(run, models),
+                    transfer=lambda: transfer_stage(solo, models), gradients=lambda: gradients_stage(solo, models),
+                    ensemble=lambda: ensemble_stage(solo, models), diagnostics=lambda: diagnostics_stage(solo, models),
                     strong=lambda: attack_stage(run, models, list(STRONG_ATTACKS)),
                     # float's and w1a1's replicates at the next seeds, under the attacks of Tables 3-4's contrast
                     seeds=lambda: attack_stage(run, [m for m in REPLICATES['models'] if m in models], list(REPLICATES['attacks']),
                                                offsets=REPLICATES['seeds']),
-                    strongest=lambda: strongest_stage(run, models), deployment=lambda: deployment_stage(run, models),
-                    regime=lambda: regime_stage(run, models))
+                    strongest=lambda: strongest_stage(run, models), deployment=lambda: deployment_stage(solo, models),
+                    regime=lambda: regime_stage(solo, models))
     from qstudy.training import train_settings
     # what findings reads, and the training settings the index's answer states (the profile may change after)
     store_info = dict(run_dir=str(Path(run_dir).resolve()), seed=seed, models=models, overrides=overrides,
-                      train=dict(train_settings(profile, dataset), **overrides))
+                      attack_batch=run.attack_batch, train=dict(train_settings(profile, dataset), **overrides))
     at_least = set()
     def took(stage, seconds):
         times[stage] = round(seconds, 1)
@@ -396,7 +394,7 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         whole = set(DEFAULT_SECTIONS) <= set(sections) and not loaded
         record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, wall=False if whole else None)
         params = dict(profile=profile, dataset=dataset, run_dir=str(Path(run_dir).resolve()), seed=seed,
-                      models=models, overrides=overrides)
+                      models=models, overrides=overrides, attack_batch=run.attack_batch)
         attack_params_ = dict(attacks=list(PAPER_ATTACKS), n_points=None, attack_overrides={})
         # the attack settings go to the reports that declare them (a report may read the attacks' stage by other names)
         report_params = lambda s: dict(params, **(attack_params_ if 'attacks' in report_parameters(s) else {}), **SECTIONS[s].get('params', {}))
@@ -530,8 +528,7 @@ def main(argv=None):
         elif a.cmd == 'train':
             ds = a.dataset or (PROFILES[a.profile]['dataset'] if a.profile in PROFILES else None)
             _, models, run_dir = check_inputs(a.profile, ds, ['accuracy'], a.models, a.run_dir)  # models only: no section's needs
-            run = Run(a.profile, ds, a.seed, run_dir, device=a.accelerator, trainer_kwargs=trainer_kwargs(a), quiet=a.quiet)
-            run.use()
+            run = Run(a.profile, ds, a.seed, run_dir, device=a.accelerator, trainer_kwargs=trainer_kwargs(a), quiet=a.quiet).use()
             with store.run_lock(run_dir, a.lock_timeout):
                 recs = train_stage(run, models)
             for m, r in recs.items():
@@ -542,7 +539,7 @@ def main(argv=None):
             _, models, run_dir = check_inputs(a.profile, ds, ['accuracy'], a.models, a.run_dir)
             for m in with_baseline(models):
                 name, s = model_seed(m, a.seed)
-                f = ship_model(model_record(name, ds, a.profile, s, run_dir), run_dir, a.dest)
+                f = ship_model(model_record(Run(a.profile, ds, s, run_dir), name), run_dir, a.dest)
                 print(f"{m:6s} {f} ({f.with_suffix('.qsw').stat().st_size / 1e3:.0f} kB)")
         elif a.cmd == 'evaluate':
             print(evaluate_command(a.model, a.dataset, a.weights, a.reference, a.reference_weights, a.onnx, a.n, a.eps,
@@ -613,10 +610,10 @@ def evaluate_command(model, dataset, weights=None, reference=None, reference_wei
     return write_card(out, quiet)
 
 # %% ../nbs/10_study.ipynb #29bbdc46
-def model_records(models, dataset, profile, seed, run_dir, overrides=None):
-    "The stored records of the trained models, read without loading or training any (NotInStore when absent)."
+def model_records(run, models):
+    "The stored records of `run`'s trained models, read without loading or training any (NotInStore when absent)."
     from qstudy.training import model_record
-    return {m: model_record(m, dataset, profile, seed, run_dir, **(overrides or {})) for m in models}
+    return {m: model_record(run, m) for m in models}
 
 def ran_precision(asked, records):
     "' (ran P)' when the models trained at a precision other than `asked` ('auto' resolves per machine), else ''."
@@ -646,13 +643,13 @@ def deviations(profile, dataset, records, overrides=None, out_dir=None):
     if stage_times(out_dir): lines.append(stage_times(out_dir))
     return '\n'.join(lines)
 
-def attack_deviations(profile, attacks, n_points=None, attack_overrides=None):
+def attack_deviations(run, attacks, n_points=None, attack_overrides=None):
     "Markdown lines: points attacked and parameters changed from the paper's Appendix B, per attack."
     from qstudy.metrics import attack_settings
     lines = []
     for a in attacks:
-        n, params, _ = attack_settings(profile, a, n_points, **(attack_overrides or {}).get(a, {}))
-        per = get_profile(profile)['attacks']['points'][a]
+        n, params, _ = attack_settings(run, a, n_points, **(attack_overrides or {}).get(a, {}))
+        per = get_profile(run.profile)['attacks']['points'][a]
         if not n_points and isinstance(per, dict):   # sized per model: the models that need it, then the others
             n = ', '.join(f"{v} on {m}" for m, v in per.items() if m != '*') + f", {per['*']} on the others"
         paper = PRESETS[a]['paper']

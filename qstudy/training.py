@@ -18,7 +18,7 @@ import lightning as L
 import torchmetrics
 import hashlib, json, math, shutil, sys
 from pathlib import Path
-from .config import (profile, model_bits, MODEL_NAMES, DATASETS, STAGE_VERSION, InputError, current_device,
+from .config import (profile, model_bits, MODEL_NAMES, DATASETS, STAGE_VERSION, InputError, current_device, Run,
                            recipe_switches, recipe_name, config_hash, package_dir)
 from .quantizers import clip_binary_weights
 from .models import build_model
@@ -249,22 +249,19 @@ def ran_on(device, precision):
     return dict(precision=precision, device=str(device), cpu=platform.processor() or platform.machine(),
                 versions=versions(), git_commit=git_commit())
 
-def train_model(name: str,             # one of MODEL_NAMES
-                dataset: str = None,   # default: the profile's dataset
-                profile: str = 'smoke',  # 'smoke', 'cpu' or 'paper'
-                seed: int = 0,         # the study's seed: splits the data; with the recipe's own_seed, draws the model's
-                run_dir=None,          # the run store; default $QSTUDY_RUNS or ./runs
+def train_model(run: Run,              # profile, dataset, seed (splits the data; with own_seed draws the model's), store, training overrides
+                name: str,             # one of MODEL_NAMES
                 data_root=None,        # data folder; default $QSTUDY_DATA
                 progress: bool = True, # a bar over the epochs: validation accuracy and time left
                 trainer_kwargs: dict = None,  # passed to L.Trainer (devices, strategy, callbacks, ...)
                 device=None,           # where the model trains and is returned; default: the study's device
                 shipped=True,          # load a shipped model of this config instead of training: True (the package's), a folder, or False
-                **overrides            # training settings that replace the profile's (epochs=..., lr=..., recipe=...)
+                **overrides            # training settings that replace the run's (epochs=..., lr=..., recipe=...)
                ):
-    "Train `name` on `dataset` under `profile` (resuming from its last epoch), or load it if stored or shipped; (model, record)."
-    dataset = dataset or profile_dataset(profile)
+    "Train `name` for `run` (resuming from its last epoch), or load it if stored or shipped; (model, record)."
+    dataset, profile, seed, run_dir = run.dataset, run.profile, run.seed, run.run_dir
     device = torch.device(device or current_device())
-    cfg = dict(model_config(name, dataset, profile, seed, **overrides), data=data_tag(dataset, data_root))
+    cfg = dict(model_config(name, dataset, profile, seed, **{**run.overrides, **overrides}), data=data_tag(dataset, data_root))
     if store.find_artifact(run_dir, 'models', cfg, name) is not None: return load_trained(cfg, run_dir, device)
     dm = StudyData(dataset, root=data_root, batch_size=cfg['batch_size'], seed=seed, val_size=cfg['val_size'],
                    train_size=cfg['train_size'], shuffle_seed=train_seed(cfg))
@@ -306,12 +303,11 @@ def train_model(name: str,             # one of MODEL_NAMES
     shutil.rmtree(d / 'training', ignore_errors=True)  # the optimizer's state is not kept once the model is
     return model, store.find_artifact(run_dir, 'models', cfg, name)
 
-def model_record(name, dataset=None, profile='smoke', seed=0, run_dir=None, data_root=None, **overrides):
-    "The stored record of a trained model, without loading or training it (NotInStore when absent)."
-    dataset = dataset or profile_dataset(profile)
-    cfg = dict(model_config(name, dataset, profile, seed, **overrides), data=data_tag(dataset, data_root))
-    return store.stored_result(run_dir, 'models', cfg, name, None, allow_compute=False,
-                               make=f"qstudy study --profile {profile} --dataset {dataset} (or qstudy train)")
+def model_record(run: Run, name, data_root=None, **overrides):
+    "The stored record of `run`'s trained model `name`, without loading or training it (NotInStore when absent)."
+    cfg = dict(model_config(name, run.dataset, run.profile, run.seed, **{**run.overrides, **overrides}), data=data_tag(run.dataset, data_root))
+    return store.stored_result(run.run_dir, 'models', cfg, name, None, allow_compute=False,
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} (or qstudy train)")
 
 def stored_predictions(record, run_dir=None):
     "Test-set predictions stored with a trained model, from its record."

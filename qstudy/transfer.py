@@ -12,7 +12,7 @@ import torch
 from .metrics import adversarial_examples, adversarial_config, robustness, predict
 from .training import train_model, stored_predictions, model_record
 from .config import (profile as get_profile, config_hash, STAGE_VERSION, PAPER_ATTACKS, MODEL_NAMES,
-                           model_seed, with_baseline)
+                           model_seed, with_baseline, Run)
 from . import store
 
 # %% ../nbs/06_transfer.ipynb #fa86288a
@@ -26,18 +26,18 @@ def transfer_sweep(attack_name, profile, kappas=None):
     "The attack settings a transfer run crafts per source: one per κ for CW-L2, the stored direct attack otherwise."
     return [dict(confidence=float(k)) for k in transfer_kappas(profile, kappas)] if attack_name == 'cwl2' else [{}]
 
-def keyed_model(key, dataset, profile, seed, run_dir, train_overrides=None):
-    "(model, record) that a model key names (BASELINE: float at seed + 1), trained or loaded."
-    name, s = model_seed(key, seed)
-    return train_model(name, dataset, profile, s, run_dir, progress=False, **(train_overrides or {}))
+def keyed_model(run: Run, key):
+    "(model, record) that a model key names in `run` (BASELINE: float at seed + 1), trained or loaded."
+    name, s = model_seed(key, run.seed)
+    return train_model(run.at(seed=s), name, progress=False)
 
-def keyed_record(key, dataset, profile, seed, run_dir, train_overrides=None, train=False):
+def keyed_record(run: Run, key, train=False):
     "The stored record of the model a key names, without loading it; trained first if the store lacks it and `train`."
-    name, s = model_seed(key, seed)
-    try: return model_record(name, dataset, profile, s, run_dir, **(train_overrides or {}))
+    name, s = model_seed(key, run.seed)
+    try: return model_record(run.at(seed=s), name)
     except store.NotInStore:
         if not train: raise
-        return keyed_model(key, dataset, profile, seed, run_dir, train_overrides)[1]
+        return keyed_model(run, key)[1]
 
 def transfer_cell(adv, target_model, target_pred):
     "Robustness of a target on a source's adversarial examples, on the points where source and target agree, and per point."
@@ -51,21 +51,20 @@ def transfer_cell(adv, target_model, target_pred):
                 points=adv['idx'][keep].tolist(), held=''.join('1' if h else '0' for h in (pred == adv['y'][keep]).tolist()))
 
 # %% ../nbs/06_transfer.ipynb #2b8e009c
-def transfer_matrix(dataset, profile='smoke', attacks=('fgsm', 'bim', 'cwl2', 'spsa', 'zoo'), sources=None,
-                    targets=None, seed=0, run_dir=None, kappas=None, n=None, train_overrides=None,
+def transfer_matrix(run: Run, attacks=('fgsm', 'bim', 'cwl2', 'spsa', 'zoo'), sources=None, targets=None, kappas=None, n=None,
                     attack_overrides=None, progress=None, every_kappa=False):
     "One row per (attack, source, target): adversarial accuracy with CI, L2, L∞, counts, κ for CW-L2, and the outcome per point."
     sources, targets = list(sources or MODEL_NAMES), list(targets or MODEL_NAMES)
-    attack_overrides, kappas = attack_overrides or {}, transfer_kappas(profile, kappas)
-    trained = {t: keyed_model(t, dataset, profile, seed, run_dir, train_overrides) for t in targets}
+    attack_overrides, kappas = attack_overrides or {}, transfer_kappas(run.profile, kappas)
+    trained = {t: keyed_model(run, t) for t in targets}
     models = {t: m for t, (m, _) in trained.items()}
-    preds = {t: stored_predictions(r, run_dir) for t, (_, r) in trained.items()}
+    preds = {t: stored_predictions(r, run.run_dir) for t, (_, r) in trained.items()}
     rows = []
     for a in attacks:
         for s in sources:
-            name, s_seed = model_seed(s, seed)
-            advs = [(kw, adversarial_examples(name, a, dataset, profile, s_seed, run_dir, n=n, train_overrides=train_overrides,
-                                              **{**attack_overrides.get(a, {}), **kw})) for kw in transfer_sweep(a, profile, kappas)]
+            name, s_seed = model_seed(s, run.seed)
+            advs = [(kw, adversarial_examples(run.at(seed=s_seed), name, a, n=n, **{**attack_overrides.get(a, {}), **kw}))
+                    for kw in transfer_sweep(a, run.profile, kappas)]
             for t in targets:
                 cells = [(kw, transfer_cell(adv, models[t], preds[t])) for kw, adv in advs]
                 kept = min(range(len(cells)), key=lambda i: (cells[i][1]['acc'], cells[i][0].get('confidence', 0)))
@@ -75,25 +74,24 @@ def transfer_matrix(dataset, profile='smoke', attacks=('fgsm', 'bim', 'cwl2', 's
     return pd.DataFrame(rows)
 
 # %% ../nbs/06_transfer.ipynb #b2560116
-def transfer_config(dataset, profile, attacks, models, seed, run_dir, kappas=None, n=None, train_overrides=None,
-                    attack_overrides=None, train=False):
+def transfer_config(run: Run, attacks, models, kappas=None, n=None, attack_overrides=None, train=False):
     "The config of a stored transfer matrix: the hashes of the target models and of every adversarial set used."
-    mrecs = {m: keyed_record(m, dataset, profile, seed, run_dir, train_overrides, train) for m in models}
+    mrecs = {m: keyed_record(run, m, train) for m in models}
     ao = attack_overrides or {}
-    adv = {f"{a}/{s}/{kw.get('confidence', '')}": config_hash(adversarial_config(mrecs[s], a, profile, model_seed(s, seed)[1], n,
+    adv = {f"{a}/{s}/{kw.get('confidence', '')}": config_hash(adversarial_config(run.at(seed=model_seed(s, run.seed)[1]), mrecs[s], a, n,
                                                                                  **{**ao.get(a, {}), **kw})[0])
-           for a in attacks for s in models for kw in transfer_sweep(a, profile, kappas)}
-    return dict(kind='transfer', dataset=dataset, targets={m: r['hash'] for m, r in mrecs.items()}, adversarial=adv,
+           for a in attacks for s in models for kw in transfer_sweep(a, run.profile, kappas)}
+    return dict(kind='transfer', dataset=run.dataset, targets={m: r['hash'] for m, r in mrecs.items()}, adversarial=adv,
                 version=STAGE_VERSION['transfer'])
 
-def transfer_result(dataset, profile='smoke', attacks=PAPER_ATTACKS, models=None, seed=0, run_dir=None, kappas=None,
-                    n=None, train_overrides=None, attack_overrides=None, progress=None, compute=True):
+def transfer_result(run: Run, attacks=PAPER_ATTACKS, models=None, kappas=None, n=None, attack_overrides=None, progress=None,
+                    compute=True):
     "The stored transfer matrix between `models` and the same-precision baseline, every κ (a DataFrame; `kept` marks the best κ per cell); computed once."
     models, attacks = with_baseline(models or MODEL_NAMES), list(attacks)
     # the config names every model by its hash: one the store lacks (the baseline, say) is trained first if computing
-    cfg = transfer_config(dataset, profile, attacks, models, seed, run_dir, kappas, n, train_overrides, attack_overrides, compute)
-    rows = lambda: dict(rows=transfer_matrix(dataset, profile, attacks, models, models, seed, run_dir, kappas, n, train_overrides,
-                                             attack_overrides, progress, every_kappa=True).to_dict('records'))
-    rec = store.stored_result(run_dir, 'results', cfg, 'transfer', rows, compute,
-                              make=f"qstudy study --profile {profile} --dataset {dataset} --sections transfer")
+    cfg = transfer_config(run, attacks, models, kappas, n, attack_overrides, compute)
+    rows = lambda: dict(rows=transfer_matrix(run, attacks, models, models, kappas, n, attack_overrides, progress,
+                                             every_kappa=True).to_dict('records'))
+    rec = store.stored_result(run.run_dir, 'results', cfg, 'transfer', rows, compute,
+                              make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections transfer")
     return pd.DataFrame(rec['rows'])

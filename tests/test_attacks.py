@@ -6,6 +6,7 @@ from qstudy.attacks import attack, ATTACKS, attack_params
 from qstudy.training import train_model, predict
 from qstudy.metrics import attack_points, rate_gap
 from qstudy.data import load
+from qstudy.config import Run
 
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
 # small settings that keep each attack to seconds on the smoke model; the mechanics are those of the paper's
@@ -18,7 +19,7 @@ FAST = dict(fgsm={}, bim=dict(steps=20, step_size=0.003), cwl2=dict(steps=30, bi
 @pytest.fixture(scope='module')
 def points(tmp_path_factory):
     "The smoke float model and 40 test points it classifies correctly."
-    model, _ = train_model('float', 'digits', 'smoke', run_dir=tmp_path_factory.mktemp('runs'), progress=False)
+    model, _ = train_model(Run('smoke', 'digits', run_dir=tmp_path_factory.mktemp('runs')), 'float', progress=False)
     x, y = load('digits', 'test')
     idx = attack_points(predict(model, x) == y, 40, seed=0)
     return model.eval(), x[idx], y[idx]
@@ -167,7 +168,7 @@ def test_apgd_dlr_on_a_binarized_model_matches_the_official(tmp_path_factory):
     own gradient (backward='own'), must match it; and the strongest evaluation's union of both backward passes
     must be at least as strong (the shadow alone was weaker than the official there: 0.39 against 0.11)."""
     from pyautoattack.autopgd_base import APGDAttack
-    model, _ = train_model('w1a1', 'digits', 'smoke', run_dir=tmp_path_factory.mktemp('w1a1'), progress=False)
+    model, _ = train_model(Run('smoke', 'digits', run_dir=tmp_path_factory.mktemp('w1a1')), 'w1a1', progress=False)
     model.eval()
     x, y = load('digits', 'test')
     idx = attack_points(predict(model, x) == y, 150, seed=1)

@@ -5,13 +5,14 @@ from qstudy.deploy import export_onnx, OnnxModel, integer_initializers, uint8_pi
 from qstudy.quantizers import QConv2d, QLinear, QAct
 from qstudy.training import train_model, predict
 from qstudy.data import load
+from qstudy.config import Run
 
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     runs = tmp_path_factory.mktemp('runs')
-    return {m: train_model(m, 'digits', 'smoke', run_dir=runs, progress=False)[0].eval() for m in ('float', 'w1a1', 'w2a2', 'w4a32')}
+    return {m: train_model(Run('smoke', 'digits', run_dir=runs), m, progress=False)[0].eval() for m in ('float', 'w1a1', 'w2a2', 'w4a32')}
 
 @pytest.mark.parametrize('name', ['float', 'w1a1', 'w2a2', 'w4a32'])
 def test_graph_agrees_with_the_trained_model(trained, name):

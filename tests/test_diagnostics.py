@@ -6,6 +6,7 @@ from qstudy.diagnostics import diagnose, zoo_estimates, Scaled
 from qstudy.training import train_model, predict
 from qstudy.metrics import attack_points, rate_gap
 from qstudy.data import load
+from qstudy.config import Run
 
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
 FAST = dict(eps_grid=(0.01, 0.03, 0.1), spsa_kw=dict(steps=10, samples=16))
@@ -17,7 +18,7 @@ def smoke(tmp_path_factory):
     x, y = load('digits', 'test')
     out = {}
     for m in ('float', 'w1a1'):
-        model, _ = train_model(m, 'digits', 'smoke', run_dir=d, progress=False)
+        model, _ = train_model(Run('smoke', 'digits', run_dir=d), m, progress=False)
         idx = attack_points(predict(model, x) == y, 24, seed=0)
         out[m] = (model.eval(), x[idx], y[idx])
     return out
@@ -79,7 +80,7 @@ def test_bpda_gradient_on_a_weight_only_model_is_the_models_own(tmp_path_factory
     "Weights are constants of the input: BPDA's shadow of a weight-only model computes the model and its exact gradient."
     from qstudy.attacks import input_grad
     from qstudy.quantizers import shadow
-    model, _ = train_model('w2a32', 'digits', 'smoke', run_dir=tmp_path_factory.mktemp('w'), progress=False, epochs=1)
+    model, _ = train_model(Run('smoke', 'digits', run_dir=tmp_path_factory.mktemp('w')), 'w2a32', progress=False, epochs=1)
     x, y = load('digits', 'test')
     x, y = x[:32], y[:32]
     ce = lambda z: torch.nn.functional.cross_entropy(z, y, reduction='none')

@@ -13,6 +13,7 @@ from qstudy.attacks import run_attack, bounded, autograd_direction, cross_entrop
 from conftest import REPO
 sys.path.insert(0, str(REPO / 'examples'))
 import side_by_side   # the small CNN and its few-second training, shared with examples/side_by_side.py
+from qstudy.config import Run
 
 N, EPS = 64, 0.1
 
@@ -103,7 +104,7 @@ def test_int8_onnx_graph_is_evaluated_gradient_free_and_by_transfer(digits, floa
 def test_qstudy_w1a1(tmp_path_factory, digits):
     "qstudy's own binarized model: its quantizers' surrogates, named."
     from qstudy.training import train_model
-    model, _ = train_model('w1a1', 'digits', 'smoke', run_dir=tmp_path_factory.mktemp('w'), progress=False, epochs=2)
+    model, _ = train_model(Run('smoke', 'digits', run_dir=tmp_path_factory.mktemp('w')), 'w1a1', progress=False, epochs=2)
     _, (xt, yt) = digits
     e = evaluate(model, (xt, yt), eps=EPS, n=N)
     assert e.quantization == dict(quantizer='qstudy', weight_bits=[1], act_bits=[1])

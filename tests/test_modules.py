@@ -4,6 +4,7 @@ from torch import nn
 from qstudy.gradients import cosine_matrix
 from qstudy.regime import regime_variants, regime_attacks, logit_stats
 from qstudy.strongest import STRONGEST, STRONGEST_RUNS, AT_PAPER_EPS, duel, strongest_run
+from qstudy.config import Run
 
 def test_cosine_matrix_leaves_zero_gradients_out():
     g = torch.tensor([[1., 0.], [0., 1.], [0., 0.]])
@@ -17,7 +18,7 @@ def test_regime_variants_cover_each_axis_for_each_model():
     assert axes == {'width', 'length', 'placement'}
     placement = [x for x in v if x['axis'] == 'placement']
     assert {x['overrides']['recipe'] for x in placement} == {'qstudy', 'authors'}
-    a = regime_attacks('smoke')
+    a = regime_attacks(Run('smoke'))
     assert a['bim_margin'][1]['keep'] == 'last' and a['bim_margin'][1]['steps'] == a['bim_hns'][1]['steps']   # like-for-like with BIM
 
 def test_logit_stats_counts_zero_gradients_on_correct_points():

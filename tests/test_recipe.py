@@ -7,6 +7,7 @@ from qstudy.models import build_model
 from qstudy.quantizers import QAct, QConv2d, QLinear
 from qstudy.training import train_model, ship_model, shipped_model, ShippedMismatch, LitModel, predict
 from qstudy import store
+from qstudy.config import Run
 
 logging.getLogger('lightning.pytorch').setLevel(logging.ERROR)
 
@@ -70,18 +71,18 @@ def test_shipped_model_loads_instead_of_training(tmp_path):
     "A model shipped compactly is loaded bit for bit in a fresh run store, checked against its recorded accuracy."
     tr = dict(epochs=2, recipe='authors'); kw = dict(tr, progress=False)
     for name in ('w1a1', 'w3a32'):
-        m, r = train_model(name, 'digits', 'smoke', run_dir=tmp_path / 'a', **kw)
+        m, r = train_model(Run('smoke', 'digits', run_dir=tmp_path / 'a'), name, **kw)
         f = ship_model(r, tmp_path / 'a', tmp_path / 'shipped')
         assert f.with_suffix('.qsw').stat().st_size < 40_000  # 1-3 bit kernels packed; the fp32 state is ~210 kB
-        m2, r2 = train_model(name, 'digits', 'smoke', run_dir=tmp_path / 'b', shipped=tmp_path / 'shipped', **kw)
+        m2, r2 = train_model(Run('smoke', 'digits', run_dir=tmp_path / 'b'), name, shipped=tmp_path / 'shipped', **kw)
         assert r2['source'] == 'shipped' and r2['hash'] == r['hash'] and r2['n_correct'] == r['n_correct']
         assert r2['curve'] == r['curve'] and r2['recorded_accuracy'] == r['accuracy']
         x = torch.rand(64, 3, 32, 32)
         with torch.no_grad(): assert torch.equal(m2(x), m(x))
         assert torch.equal(predict(m2, x), predict(shipped_model(name, 'digits', 'smoke', root=tmp_path / 'shipped', **tr)[0], x))
         # without the shipped folder the same config trains
-        assert train_model(name, 'digits', 'smoke', run_dir=tmp_path / 'c', shipped=False, **kw)[1]['source'] == 'trained'
+        assert train_model(Run('smoke', 'digits', run_dir=tmp_path / 'c'), name, shipped=False, **kw)[1]['source'] == 'trained'
     with pytest.raises(InputError, match='no shipped float'): shipped_model('float', 'digits', 'smoke', root=tmp_path / 'shipped')
     q = f.with_suffix('.qsw'); q.write_bytes(q.read_bytes()[:-1] + b'\0')  # one byte changed
     with pytest.raises(ShippedMismatch, match='checksum'):
-        train_model('w3a32', 'digits', 'smoke', run_dir=tmp_path / 'd', shipped=tmp_path / 'shipped', **kw)
+        train_model(Run('smoke', 'digits', run_dir=tmp_path / 'd'), 'w3a32', shipped=tmp_path / 'shipped', **kw)

@@ -5,6 +5,7 @@ import pytest, torch
 from conftest import qstudy, BIN
 from qstudy import store
 from qstudy.models import MODEL_NAMES
+from qstudy.config import Run
 from qstudy.study import SECTIONS, STAGES, DEFAULT_SECTIONS, page_problems
 from qstudy.findings import CLAIMS
 
@@ -101,7 +102,7 @@ def test_regime_section(regime):
     after = artifacts(d / 'runs')['models']
     assert all(after[h] == t for h, t in before.items())   # the nine models untouched
     from qstudy.training import model_record
-    mine = {model_record(v['model'], 'digits', 'smoke', 0, d / 'runs', **v['overrides'])['hash'] for v in regime_variants('smoke')}
+    mine = {model_record(Run('smoke', 'digits', run_dir=d / 'runs'), v['model'], **v['overrides'])['hash'] for v in regime_variants('smoke')}
     # its own budget: every variant trained once; a setting equal to the study's (smoke's 3x length is its 6 epochs) is shared
     assert set(after) - set(before) == mine - set(before) and mine <= set(after)
     st = json.loads((out / 'stages.json').read_text())
@@ -132,7 +133,7 @@ def test_findings_command(smoke, tmp_path):
 
 def test_smoke_accuracies(smoke):
     from qstudy.training import model_record   # the study's own models (the regime section trains others of the same names)
-    recs = {m: model_record(m, 'digits', 'smoke', 0, smoke[0] / 'runs') for m in MODEL_NAMES}
+    recs = {m: model_record(Run('smoke', 'digits', run_dir=smoke[0] / 'runs'), m) for m in MODEL_NAMES}
     assert sorted(recs) == sorted(MODEL_NAMES)
     f = recs['float']['accuracy']
     assert f > 0.9
