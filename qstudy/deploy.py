@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['OPSET', 'CORTEX', 'UnsupportedLayer', 'weight_levels', 'folded_bn', 'Graph', 'export_onnx', 'integer_initializers',
            'uint8_pixels', 'from_uint8', 'OnnxModel', 'model_footprint', 'graph_footprint', 'footprint',
-           'deployed_graph', 'agreement', 'deployment_config', 'stored_sets', 'deployment_rows', 'deployment_result']
+           'DeployedGraph', 'deployed_graph', 'agreement', 'DeploymentResult', 'deployment_config', 'stored_sets',
+           'deployment_rows', 'deployment_result']
 
 # %% ../nbs/07b_deploy.ipynb #ef59f7a5
 import math
@@ -208,21 +209,30 @@ def footprint(name, dataset, width):
     return dict(model=name, width=width, **model_footprint(build_model(name, dataset, width).eval()))
 
 # %% ../nbs/07b_deploy.ipynb #8289b0e0
+from dataclasses import dataclass
+from . import store
+
+@dataclass
+class DeployedGraph(store.Schema):
+    "The stored record of a model's ONNX graph (the graph's bytes are the artifact's tensor)."
+    model_name: str
+    bytes: int
+    integers: dict         # `integer_initializers`: what the graph stores as integers
+
 def deployed_graph(run, model_name):
     "(ONNX graph bytes, record) of `run`'s trained model `model_name`, exported once into the run store."
     from qstudy.training import train_model, model_record
     from qstudy.config import STAGE_VERSION
-    from qstudy import store
     run_dir = run.run_dir
     mrec = model_record(run, model_name)
     cfg = dict(kind='deployed', model=mrec['hash'], opset=OPSET, version=STAGE_VERSION['deploy'])
     if store.find_artifact(run_dir, 'deployed', cfg, model_name) is None:
         model, _ = train_model(run, model_name, progress=False, device='cpu')
         g = export_onnx(model)
-        store.save_artifact(run_dir, 'deployed', cfg, dict(model_name=model_name, bytes=len(g), integers=integer_initializers(g)),
+        store.save_artifact(run_dir, 'deployed', cfg, DeployedGraph(model_name, len(g), integer_initializers(g)).record(),
                             dict(onnx=torch.frombuffer(bytearray(g), dtype=torch.uint8)), model_name)
     rec, t = store.load_artifact(run_dir, 'deployed', cfg, model_name)
-    return t['onnx'].numpy().tobytes(), rec
+    return t['onnx'].numpy().tobytes(), DeployedGraph.read(rec, f'deployed/{model_name}')
 
 def _settings(model, graph):
     return dict(pytorch=model, deployed=OnnxModel(graph), **{'deployed uint8': OnnxModel(graph, uint8_input=True)})
@@ -238,6 +248,14 @@ def agreement(model, graph, x, y, batch=500):
                 acc_deployed=float((zo.argmax(1) == y).float().mean()), acc_uint8=float((p8 == y).float().mean()))
 
 # %% ../nbs/07b_deploy.ipynb #27fae263
+@dataclass
+class DeploymentResult(store.Schema):
+    "The stored measurements across the implementation gap: agreement, replayed sets, Square on the graph, footprints."
+    agreement: list
+    replay: list
+    square: list
+    footprint: list
+
 def deployment_config(run, models):
     "The config of `run`'s stored deployment result: the models, and every adversarial set it replays."
     from qstudy.training import model_record
@@ -288,18 +306,18 @@ def deployment_result(run, models=None, compute=True):
     "The stored deployment measurements of every model of `run`: agreement, replay, Square on the graph, footprint; computed once."
     from qstudy.config import MODEL_NAMES, PAPER_ATTACKS
     from qstudy.training import train_settings
-    from qstudy import store
     models = list(models or MODEL_NAMES)
     cfg = deployment_config(run, models)
     width = dict(train_settings(run.profile, run.dataset), **run.overrides)['width']
     ds = 'cifar10' if run.dataset == 'digits' else run.dataset   # digits runs the CIFAR-10 network
     def measure():
-        out = dict(agreement=[], replay=[], square=[])
+        out = DeploymentResult(agreement=[], replay=[], square=[], footprint=[])
         sets = stored_sets(run, models, PAPER_ATTACKS)
         for m in models:
             a, r, s = deployment_rows(run, m, sets)
-            out['agreement'].append(a); out['replay'] += r; out['square'] += s
-        out['footprint'] = [footprint(m, ds, w) for w in sorted({width, 0.125, 1.0}) for m in models]
+            out.agreement.append(a); out.replay.extend(r); out.square.extend(s)
+        out.footprint = [footprint(m, ds, w) for w in sorted({width, 0.125, 1.0}) for m in models]
         return out
     return store.stored_result(run.run_dir, 'results', cfg, 'deployment', measure, compute,
-                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections deployment")
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections deployment",
+                               schema=DeploymentResult)

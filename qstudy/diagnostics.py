@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['EPS_GRID', 'BETAS', 'VERDICT_KINDS', 'ZOO_BINS', 'Diagnosis', 'Scaled', 'success', 'diag_bim', 'row',
            'forward_checks', 'gradient_checks', 'epsilon_curves', 'outcome_checks', 'diagnose', 'zoo_estimates',
-           'diagnosis_result']
+           'DiagnosisResult', 'diagnosis_result']
 
 # %% ../nbs/07_diagnostics.ipynb #98cf019b
 import math
@@ -159,13 +159,25 @@ def zoo_estimates(model, x, y, huge=1e3, seed=0, **zoo_kw):
 # %% ../nbs/07_diagnostics.ipynb #fc682c1a
 ZOO_BINS = np.linspace(-8, 6, 57)  # log10 |estimate|: from float32 noise to a jump across a quantization level
 
+from . import store
+
+@dataclass
+class DiagnosisResult(store.Schema):
+    "The stored diagnosis of one model: its verdict and why, every check, the ε curves and the ZOO estimates' summary."
+    model_name: str
+    n: int                 # points diagnosed
+    masked: bool
+    reasons: list
+    checks: list           # `Diagnosis.checks` as records
+    curves: list           # `Diagnosis.curves` as records
+    zoo: dict              # `zoo_estimates` without the values: shares, points, histogram of log10 |estimate|
+
 def diagnosis_result(run, model_name, n=None, zoo_overrides=None, compute=True):
     "The stored diagnosis of `run`'s model `model_name`: checks, ε curves, verdict and ZOO estimate summary; computed once."
     from qstudy.training import train_model, model_record, stored_predictions
     from qstudy.metrics import attack_points, attack_settings
     from qstudy.config import profile as get_profile, STAGE_VERSION
     from qstudy.data import load
-    from qstudy import store
     dataset, profile, seed, run_dir = run.dataset, run.profile, run.seed, run.run_dir
     dg = get_profile(profile).get('diagnostics', {})
     n = n or dg.get('points', 100)
@@ -184,8 +196,8 @@ def diagnosis_result(run, model_name, n=None, zoo_overrides=None, compute=True):
         z = zoo_estimates(model, x[iz], y[iz], seed=seed, **zoo_params)
         v = z.pop('values')
         hist = np.histogram(np.log10(v[v != 0].abs().numpy()), bins=ZOO_BINS)[0].tolist() if len(v) else [0] * (len(ZOO_BINS) - 1)
-        return dict(model_name=model_name, n=len(idx), masked=d.masked, reasons=d.reasons,
-                    checks=d.checks.to_dict('records'), curves=d.curves.to_dict('records'),
-                    zoo=dict(z, points=len(iz), hist=hist, bins=ZOO_BINS.tolist()))
+        return DiagnosisResult(model_name=model_name, n=len(idx), masked=d.masked, reasons=d.reasons,
+                               checks=d.checks.to_dict('records'), curves=d.curves.to_dict('records'),
+                               zoo=dict(z, points=len(iz), hist=hist, bins=ZOO_BINS.tolist()))
     return store.stored_result(run_dir, 'results', cfg, f'diagnosis-{model_name}', measure, compute,
-                               make=f"qstudy study --profile {profile} --dataset {dataset} --sections masking")
+                               make=f"qstudy study --profile {profile} --dataset {dataset} --sections masking", schema=DiagnosisResult)

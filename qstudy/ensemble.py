@@ -6,7 +6,7 @@
 __all__ = ['PAPER_M', 'TABLE7_ATTACKS', 'PAPER_PR', 'ADAPTIVE', 'vote', 'prediction_rate', 'ensemble_accuracy',
            'defense_accuracy', 'agreement', 'versus_singles', 'versus_refusing', 'default_m', 'rule_m',
            'member_predictions', 'source_examples', 'ensemble_tables', 'MeanLogits', 'MthSupport', 'adaptive_config',
-           'ensemble_adversarial', 'adaptive_rows', 'ensemble_result']
+           'EnsembleSet', 'ensemble_adversarial', 'adaptive_rows', 'EnsembleResult', 'ensemble_result']
 
 # %% ../nbs/08_ensemble.ipynb #0390f76a
 import time
@@ -199,9 +199,20 @@ def adaptive_config(run, attack_name, member_records, m=None, n=None, **attack_o
                version=STAGE_VERSION['ensemble'])
     return cfg, n, params, batch
 
+from dataclasses import dataclass
+from . import store
+
+@dataclass
+class EnsembleSet(store.Schema):
+    "The stored record of an ensemble-aware attack's examples (the examples are the artifact's tensors)."
+    attack: str
+    dataset: str
+    profile: str
+    n: int
+    seconds: float
+
 def ensemble_adversarial(run, attack_name, members=ENSEMBLE, m=None, n=None, **attack_overrides):
     "Craft or load the ensemble-aware `attack_name` against `run`'s members: dict(idx, y, x_adv, preds, record)."
-    from qstudy import store
     from qstudy.attacks import attack
     from qstudy.data import load
     from qstudy.metrics import attack_points
@@ -220,9 +231,10 @@ def ensemble_adversarial(run, attack_name, members=ENSEMBLE, m=None, n=None, **a
         t0 = time.time()
         x_adv = torch.cat([x[:0]] + [attack(which, target, x[i:i + batch], y[i:i + batch], seed=seed + i, **params).cpu()
                                      for i in range(0, len(idx), batch)])
-        rec = dict(attack=attack_name, dataset=dataset, profile=profile, n=len(idx), seconds=round(time.time() - t0, 2))
-        store.save_artifact(run_dir, 'adversarial', cfg, rec, dict(idx=idx, x_adv=x_adv), label)
+        rec = EnsembleSet(attack=attack_name, dataset=dataset, profile=profile, n=len(idx), seconds=round(time.time() - t0, 2))
+        store.save_artifact(run_dir, 'adversarial', cfg, rec.record(), dict(idx=idx, x_adv=x_adv), label)
     rec, t = store.load_artifact(run_dir, 'adversarial', cfg, label)
+    rec = EnsembleSet.read(rec, f'adversarial/{label}')
     preds = member_predictions({s: mm for s, (mm, _) in trained.items()}, t['x_adv'])
     return dict(idx=t['idx'], x=x_all[t['idx']], y=y_all[t['idx']].numpy(), x_adv=t['x_adv'], preds=preds, record=rec)
 
@@ -238,13 +250,22 @@ def adaptive_rows(run, members=ENSEMBLE, attacks=tuple(ADAPTIVE), m=None, n=None
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_ensemble.ipynb #675d305a
+@dataclass
+class EnsembleResult(store.Schema):
+    "The stored ensemble section: m, Tables 5-7, the PR / d_acc curves and the ensemble-aware attacks' rows (lists of records)."
+    m: int
+    adaptive: list
+    table5: list
+    table6: list
+    table7: list
+    curves: list
+
 def ensemble_result(run, members=ENSEMBLE, attacks=TABLE7_ATTACKS, m=None, kappas=None, n=None, adaptive_n=None,
                     attack_overrides=None, compute=True):
     "`run`'s stored Tables 5-7, curves and ensemble-aware rows (as lists of records) and m; computed once."
     from qstudy.transfer import transfer_config
     from qstudy.training import model_record
     from qstudy.config import config_hash, STAGE_VERSION
-    from qstudy import store
     from qstudy.training import stored_predictions
     members, attacks, ao = list(members), list(attacks), attack_overrides or {}
     mrecs = {s: model_record(run, s) for s in members}
@@ -256,6 +277,6 @@ def ensemble_result(run, members=ENSEMBLE, attacks=TABLE7_ATTACKS, m=None, kappa
     def measure():
         T = ensemble_tables(run, members, attacks, m, kappas, n, attack_overrides)
         ad = adaptive_rows(run, members, tuple(ADAPTIVE), m, adaptive_n, attack_overrides)
-        return dict(m=m, adaptive=ad.to_dict('records'), **{k: T[k].to_dict('records') for k in ('table5', 'table6', 'table7', 'curves')})
+        return EnsembleResult(m=m, adaptive=ad.to_dict('records'), **{k: T[k].to_dict('records') for k in ('table5', 'table6', 'table7', 'curves')})
     return store.stored_result(run.run_dir, 'results', cfg, 'ensemble', measure, compute,
-                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections ensemble")
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections ensemble", schema=EnsembleResult)

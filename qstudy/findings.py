@@ -102,6 +102,7 @@ def _plain(numbers):
     "The numbers as JSON gives them back: a live read and a kept one feed the rules the same values."
     import json
     def scalar(o):
+        if isinstance(o, store.Schema): return dict(o)   # a stored result's fields, and the store's
         if isinstance(o, np.generic): return o.item()
         if isinstance(o, np.ndarray): return o.tolist()
         raise TypeError(f"findings cannot keep a {type(o).__name__}")

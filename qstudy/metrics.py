@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['wilson', 'rate_gap', 'fmt_acc', 'diff_ci', 'equivalent', 'exceeds', 'n_to_decide', 'all_points_acc', 'seeds_diff_ci',
            'seeds_exceed', 'paired_diff_ci', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness', 'attack_points',
-           'profile_points', 'attack_settings', 'adversarial_config', 'adversarial_record', 'attack_chunk', 'AttackRun',
-           'distributed_attack', 'attack_chunks', 'stored_adversarial', 'adversarial_examples']
+           'profile_points', 'attack_settings', 'AdversarialSet', 'adversarial_config', 'adversarial_record',
+           'attack_chunk', 'AttackRun', 'distributed_attack', 'attack_chunks', 'stored_adversarial',
+           'adversarial_examples']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
 import math
@@ -164,6 +165,27 @@ def attack_settings(run: Run, attack_name, n=None, preset=None, model=None, **ov
     params = attack_params(attack_name, preset or a['preset'], **{**a['overrides'].get(attack_name, {}), **overrides})
     return (n or profile_points(a['points'][attack_name], model)), params, run.batch(a['batch_size'])
 
+from dataclasses import dataclass
+
+@dataclass
+class AdversarialSet(store.Schema):
+    "The stored record of one model's adversarial set (its examples are the artifact's tensors)."
+    acc: float             # adversarial accuracy on the attacked points (all classified correctly before)
+    acc_ci: list           # its Wilson 95 % interval
+    l2: float              # mean L2 of the successful examples (nan without one)
+    linf: float            # mean L∞ of the successful examples
+    n: int                 # points attacked
+    n_success: int         # points the attack fooled
+    model_name: str
+    attack: str
+    dataset: str
+    profile: str
+    seconds: float
+    evaluations_per_point: float
+    flags: list            # what the attack itself warned of (AutoAttack's checks)
+    backward: str          # whose gradient it followed (a shadow says what it smoothed)
+    seconds_per_point: float
+
 def adversarial_config(run: Run, mrec, attack_name, n=None, preset=None, **attack_overrides):
     "(config, label, n, params, batch) of one model's adversarial set under `run` (its profile and seed): what names it in the store."
     profile, seed = run.profile, run.seed
@@ -179,7 +201,7 @@ def adversarial_record(run: Run, model_name, attack_name, n=None, preset=None, *
     mrec = model_record(run, model_name)
     cfg, label, *_ = adversarial_config(run, mrec, attack_name, n, preset, **attack_overrides)
     return store.stored_result(run.run_dir, 'adversarial', cfg, label, None, allow_compute=False,
-                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset}")
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset}", schema=AdversarialSet)
 
 def attack_chunk(attack_name, model, x, y, start, batch, seed, params):
     "The attack on points start … start + batch, seeded by where they start: the same examples in whichever process."
@@ -230,7 +252,8 @@ def attack_chunks(attack_name, model, x, y, batch, seed, params, progress=None):
     return out
 
 def _examples(rec, t, x_all, y_all):
-    return dict(idx=t['idx'], x=x_all[t['idx']], y=y_all[t['idx']], x_adv=t['x_adv'], pred_adv=t['pred_adv'], record=rec)
+    return dict(idx=t['idx'], x=x_all[t['idx']], y=y_all[t['idx']], x_adv=t['x_adv'], pred_adv=t['pred_adv'],
+                record=AdversarialSet.read(rec, f"adversarial/{rec['config']['model_name']}-{rec['config']['attack']}"))
 
 def stored_adversarial(run: Run, model_name, attack_name, n=None, preset=None, **attack_overrides):
     "A stored adversarial set, read without loading or crafting anything (NotInStore when absent): as `adversarial_examples`."
@@ -254,10 +277,11 @@ def adversarial_examples(run: Run, model_name, attack_name, n=None, preset=None,
         evaluations = sum(r.evaluations * len(r.x_adv) for r in res) / max(1, len(idx))
         flags = sorted(set().union(*(r.flags for r in res)))  # what the attack itself warned of (AutoAttack's checks)
         pred_adv = predict(model, x_adv)
-        rec = dict(robustness(model, x, y, x_adv, pred_adv), model_name=model_name, attack=attack_name, dataset=dataset,
-                   profile=profile, seconds=round(time.time() - t0, 2), evaluations_per_point=round(evaluations, 1), flags=flags,
-                   backward=res[0].backward if res else '',   # whose gradient it followed (the shadow says what it smoothed)
-                   seconds_per_point=round((time.time() - t0) / max(1, len(idx)), 4))  # the points attacked, maybe < n
-        if rank == 0: store.save_artifact(run_dir, 'adversarial', cfg, rec, dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label)
+        rec = AdversarialSet(**robustness(model, x, y, x_adv, pred_adv), model_name=model_name, attack=attack_name, dataset=dataset,
+                             profile=profile, seconds=round(time.time() - t0, 2), evaluations_per_point=round(evaluations, 1),
+                             flags=flags, backward=res[0].backward if res else '',
+                             seconds_per_point=round((time.time() - t0) / max(1, len(idx)), 4))  # the points attacked, maybe < n
+        if rank == 0:
+            store.save_artifact(run_dir, 'adversarial', cfg, rec.record(), dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label)
         if trainer_kwargs: barrier()  # every rank reads what rank 0 wrote
     return _examples(*store.load_artifact(run_dir, 'adversarial', cfg, label), x_all, y_all)

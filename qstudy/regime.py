@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['REGIME_ATTACKS', 'regime_settings', 'regime_variants', 'regime_attacks', 'logit_stats', 'variant_run', 'run_regime',
-           'regime_config', 'regime_row', 'regime_result']
+           'regime_config', 'regime_row', 'RegimeResult', 'regime_result']
 
 # %% ../nbs/07c_regime.ipynb #931dab27
 import torch
@@ -115,6 +115,16 @@ def regime_row(run, v, x, y):
                          seconds_per_point=e['record']['seconds_per_point'])
     return row
 
+from dataclasses import dataclass
+
+@dataclass
+class RegimeResult(store.Schema):
+    "The stored regime section: one row per variant (clean accuracy, logit statistics, each attack), its settings and attacks."
+    rows: list
+    settings: dict
+    attacks: dict          # name -> the registered attack, its changes and points
+    params: dict           # name -> the full parameters it ran with
+
 def regime_result(run, compute=True):
     "`run`'s stored regime result: rows (one per variant), the settings and the attacks' parameters; computed once."
     profile, dataset = run.profile, run.dataset
@@ -124,7 +134,7 @@ def regime_result(run, compute=True):
         x_all, y_all = load(dataset, 'test')
         idx = torch.randperm(len(y_all), generator=torch.Generator().manual_seed(run.seed))[:s['stats_points']]
         rows = [regime_row(run, v, x_all[idx], y_all[idx]) for v in regime_variants(profile)]
-        return dict(rows=rows, settings=s, attacks={k: dict(attack=a, changes=ov, points=n) for k, (a, ov, n) in regime_attacks(run).items()},
+        return RegimeResult(rows=rows, settings=s, attacks={k: dict(attack=a, changes=ov, points=n) for k, (a, ov, n) in regime_attacks(run).items()},
                     params={k: attack_settings(run, a, n, **ov)[1] for k, (a, ov, n) in regime_attacks(run).items()})
     return store.stored_result(run.run_dir, 'results', cfg, 'regime', measure, compute,
-                               make=f"qstudy study --profile {profile} --dataset {dataset} --sections regime")
+                               make=f"qstudy study --profile {profile} --dataset {dataset} --sections regime", schema=RegimeResult)

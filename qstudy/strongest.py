@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['STRONGEST_RUNS', 'STRONGEST', 'AT_PAPER_EPS', 'PAPER_BOUNDED', 'strongest_run', 'strongest_settings',
-           'strongest_examples', 'strongest_config', 'duel', 'strongest_rows', 'strongest_result']
+           'strongest_examples', 'strongest_config', 'duel', 'strongest_rows', 'StrongestResult', 'strongest_result']
 
 # %% ../nbs/07a_strongest.ipynb #baef16c2
 import torch
@@ -83,6 +83,16 @@ def strongest_rows(run, model_name, duels=None):
                      flags=[], paper_attack=best['attack']))
     return rows
 
+from dataclasses import dataclass
+
+@dataclass
+class StrongestResult(store.Schema):
+    "The stored strongest evaluation: per model each strongest attack, the worst case and the paper's best; the backward passes' duels."
+    rows: list
+    duels: list
+    points: int            # points per model, the same for every strongest attack
+    overrides: dict        # the profile's changes to those attacks
+
 def strongest_result(run, models=None, compute=True):
     "The stored strongest evaluation of every model of `run` (rows, and the settings it ran with); computed once."
     models = list(models or MODEL_NAMES)
@@ -91,6 +101,6 @@ def strongest_result(run, models=None, compute=True):
     def measure():
         duels = []
         rows = [r for m in models for r in strongest_rows(run, m, duels)]
-        return dict(rows=rows, duels=duels, points=n, overrides=ov)
+        return StrongestResult(rows=rows, duels=duels, points=n, overrides=ov)
     return store.stored_result(run.run_dir, 'results', cfg, 'strongest', measure, compute,
-                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections strongest")
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections strongest", schema=StrongestResult)

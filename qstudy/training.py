@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['FILL_UNINITIALIZED', 'SHIPPED_TOLERANCE', 'KEEP', 'train_layout', 'LitModel', 'predict', 'git_commit', 'versions',
            'train_settings', 'resolve_precision', 'model_config', 'train_seed', 'load_trained', 'trainer_settings',
-           'deterministic_training', 'barrier', 'Curve', 'min_epochs', 'plateau', 'ran_on', 'train_model',
-           'model_record', 'stored_predictions', 'profile_dataset', 'data_tag', 'ShippedMismatch', 'shipped_root',
-           'shipped_records', 'shipped_file', 'read_shipped', 'install_shipped', 'ship_model', 'shipped_model']
+           'deterministic_training', 'barrier', 'Curve', 'min_epochs', 'plateau', 'ran_on', 'ModelRecord',
+           'train_model', 'model_record', 'stored_predictions', 'profile_dataset', 'data_tag', 'ShippedMismatch',
+           'shipped_root', 'shipped_records', 'shipped_file', 'read_shipped', 'install_shipped', 'ship_model',
+           'shipped_model']
 
 # %% ../nbs/03_training.ipynb #3626fb4a
 import os, platform, subprocess, time, warnings, logging
@@ -163,7 +164,7 @@ def load_trained(cfg, run_dir=None, device=None):
     rec, t = store.load_artifact(run_dir, 'models', cfg, cfg['name'], device=device)
     model = build_model(cfg['name'], cfg['dataset'], cfg['width'], cfg['recipe']).to(device)
     model.load_state_dict(t['state_dict'])
-    return model.eval(), rec
+    return model.eval(), ModelRecord.read(rec, f"models/{cfg['name']}")
 
 # %% ../nbs/03_training.ipynb #d63adff2
 def trainer_settings(device, progress=False, **lightning):
@@ -249,6 +250,35 @@ def ran_on(device, precision):
     return dict(precision=precision, device=str(device), cpu=platform.processor() or platform.machine(),
                 versions=versions(), git_commit=git_commit())
 
+from dataclasses import dataclass
+
+@dataclass
+class ModelRecord(store.Schema):
+    "The stored record of a trained (or shipped, then checked here) model; its weights and test predictions are the artifact's tensors."
+    name: str
+    dataset: str
+    profile: str
+    seed: int              # the study's
+    train_seed: int        # the one it trained with
+    accuracy: float        # on the whole test split, measured here
+    n_correct: int
+    n_test: int
+    train_seconds: float   # wall time of its epochs where it trained
+    epochs: int
+    best_epoch: int        # the epoch whose weights it keeps
+    stopped: str           # 'plateau' or 'cap'
+    curve: list            # one row per epoch: losses, accuracies, learning rate, seconds
+    val_acc: float
+    data_note: str
+    official_data: bool
+    ran: dict              # device, precision, versions where it trained
+    versions: dict
+    git_commit: str
+    source: str = 'trained'           # or 'shipped': loaded from the package, its accuracy checked on this test set
+    recorded_accuracy: float = None   # shipped: what its record says
+    shipped_file: str = None
+    checked_on: dict = None           # shipped: where the check ran
+
 def train_model(run: Run,              # profile, dataset, seed (splits the data; with own_seed draws the model's), store, training overrides
                 name: str,             # one of MODEL_NAMES
                 data_root=None,        # data folder; default $QSTUDY_DATA
@@ -291,23 +321,23 @@ def train_model(run: Run,              # profile, dataset, seed (splits the data
     if trainer.global_rank != 0: return model, None  # under DDP only rank 0 writes the store
     n_correct = int((pred == yte).sum())
     stopped = 'cap' if len(curve.rows) >= cfg['epochs'] else 'plateau'
-    rec = dict(name=name, dataset=dataset, profile=profile, seed=seed, train_seed=train_seed(cfg),
-               accuracy=n_correct / len(yte), n_correct=n_correct, n_test=len(yte),
-               train_seconds=round(sum(r['seconds'] for r in curve.rows), 1), epochs=len(curve.rows),
-               best_epoch=curve.best['epoch'], stopped=stopped, curve=curve.rows,
-               val_acc=max((r.get('val_acc', float('nan')) for r in curve.rows), default=float('nan')),
-               data_note=dm.source['note'], official_data=dm.source['official'], source='trained',
-               ran=ran_on(device, precision), versions=versions(), git_commit=git_commit())
+    rec = ModelRecord(name=name, dataset=dataset, profile=profile, seed=seed, train_seed=train_seed(cfg),
+                      accuracy=n_correct / len(yte), n_correct=n_correct, n_test=len(yte),
+                      train_seconds=round(sum(r['seconds'] for r in curve.rows), 1), epochs=len(curve.rows),
+                      best_epoch=curve.best['epoch'], stopped=stopped, curve=curve.rows,
+                      val_acc=max((r.get('val_acc', float('nan')) for r in curve.rows), default=float('nan')),
+                      data_note=dm.source['note'], official_data=dm.source['official'], source='trained',
+                      ran=ran_on(device, precision), versions=versions(), git_commit=git_commit())
     state = {k: v.cpu() for k, v in model.state_dict().items()}
-    d = store.save_artifact(run_dir, 'models', cfg, rec, dict(state_dict=state, test_pred=pred), label=name)
+    d = store.save_artifact(run_dir, 'models', cfg, rec.record(), dict(state_dict=state, test_pred=pred), label=name)
     shutil.rmtree(d / 'training', ignore_errors=True)  # the optimizer's state is not kept once the model is
-    return model, store.find_artifact(run_dir, 'models', cfg, name)
+    return model, ModelRecord.read(store.find_artifact(run_dir, 'models', cfg, name), f'models/{name}')
 
 def model_record(run: Run, name, data_root=None, **overrides):
     "The stored record of `run`'s trained model `name`, without loading or training it (NotInStore when absent)."
     cfg = dict(model_config(name, run.dataset, run.profile, run.seed, **{**run.overrides, **overrides}), data=data_tag(run.dataset, data_root))
     return store.stored_result(run.run_dir, 'models', cfg, name, None, allow_compute=False,
-                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} (or qstudy train)")
+                               make=f"qstudy study --profile {run.profile} --dataset {run.dataset} (or qstudy train)", schema=ModelRecord)
 
 def stored_predictions(record, run_dir=None):
     "Test-set predictions stored with a trained model, from its record."
@@ -367,12 +397,12 @@ def install_shipped(f, cfg, dm, run_dir=None, device='cpu'):
     if len(yte) != rec['n_test'] or abs(n / len(yte) - rec['accuracy']) > SHIPPED_TOLERANCE:
         raise ShippedMismatch(f"the shipped {f.name} scores {n}/{len(yte)} on this test set, its record {rec['n_correct']}/"
                               f"{rec['n_test']} (more than {SHIPPED_TOLERANCE} apart): another data source or a damaged file")
-    new = dict({k: rec[k] for k in KEEP if k in rec and k not in ('config', 'hash')}, accuracy=n / len(yte), n_correct=n,
-               recorded_accuracy=rec['accuracy'], source='shipped', shipped_file=f.name,
-               checked_on=ran_on(device, '32-true'))
-    store.save_artifact(run_dir, 'models', cfg, new, dict(state_dict={k: v.cpu() for k, v in model.state_dict().items()},
-                                                          test_pred=pred), label=cfg['name'])
-    return model.eval(), store.find_artifact(run_dir, 'models', cfg, cfg['name'])
+    new = ModelRecord(**dict({k: rec[k] for k in KEEP if k not in ('config', 'hash')}, accuracy=n / len(yte), n_correct=n,
+                             recorded_accuracy=rec['accuracy'], source='shipped', shipped_file=f.name,
+                             checked_on=ran_on(device, '32-true')))
+    store.save_artifact(run_dir, 'models', cfg, new.record(), dict(state_dict={k: v.cpu() for k, v in model.state_dict().items()},
+                                                                   test_pred=pred), label=cfg['name'])
+    return model.eval(), ModelRecord.read(store.find_artifact(run_dir, 'models', cfg, cfg['name']), f"models/{cfg['name']}")
 
 def ship_model(record,          # the record of a model in the run store (a trained one)
                run_dir=None,    # that run store

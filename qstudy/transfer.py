@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['KAPPAS', 'transfer_kappas', 'transfer_sweep', 'keyed_model', 'keyed_record', 'transfer_cell', 'transfer_matrix',
-           'transfer_config', 'transfer_result']
+           'TransferResult', 'transfer_config', 'transfer_result']
 
 # %% ../nbs/06_transfer.ipynb #a486b9e1
 import pandas as pd
@@ -74,6 +74,13 @@ def transfer_matrix(run: Run, attacks=('fgsm', 'bim', 'cwl2', 'spsa', 'zoo'), so
     return pd.DataFrame(rows)
 
 # %% ../nbs/06_transfer.ipynb #b2560116
+from dataclasses import dataclass
+
+@dataclass
+class TransferResult(store.Schema):
+    "The stored transfer matrix: one row per (attack, source, target, κ) as `transfer_matrix` gives them."
+    rows: list
+
 def transfer_config(run: Run, attacks, models, kappas=None, n=None, attack_overrides=None, train=False):
     "The config of a stored transfer matrix: the hashes of the target models and of every adversarial set used."
     mrecs = {m: keyed_record(run, m, train) for m in models}
@@ -90,8 +97,8 @@ def transfer_result(run: Run, attacks=PAPER_ATTACKS, models=None, kappas=None, n
     models, attacks = with_baseline(models or MODEL_NAMES), list(attacks)
     # the config names every model by its hash: one the store lacks (the baseline, say) is trained first if computing
     cfg = transfer_config(run, attacks, models, kappas, n, attack_overrides, compute)
-    rows = lambda: dict(rows=transfer_matrix(run, attacks, models, models, kappas, n, attack_overrides, progress,
-                                             every_kappa=True).to_dict('records'))
+    rows = lambda: TransferResult(transfer_matrix(run, attacks, models, models, kappas, n, attack_overrides, progress,
+                                                  every_kappa=True).to_dict('records'))
     rec = store.stored_result(run.run_dir, 'results', cfg, 'transfer', rows, compute,
-                              make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections transfer")
+                              make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections transfer", schema=TransferResult)
     return pd.DataFrame(rec['rows'])
