@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 from .config import InputError
-from .quantizers import QConv2d, QLinear, QAct
+from .quantizers import QConv2d, QLinear, QAct, weight_bits, output_bits, weight_fake_quants
 from .models import model_device
 
 # %% ../nbs/07b_deploy.ipynb #804863bb
@@ -157,34 +157,21 @@ class OnnxModel(nn.Module):
 # %% ../nbs/07b_deploy.ipynb #d723acdb
 CORTEX = {'Cortex-M4 (1 MB flash, 256 KB RAM)': (1 << 20, 256 << 10), 'Cortex-M7 (2 MB flash, 512 KB RAM)': (2 << 20, 512 << 10)}
 
-def _weight_bits(mod):
-    "The bit width `mod` stores its weights at: qstudy's wbits, Brevitas' weight quantizer, torch.ao's (8), else 32."
-    if isinstance(mod, (QConv2d, QLinear)): return mod.wbits
-    wq = getattr(mod, 'weight_quant', None)
-    if getattr(wq, 'is_quant_enabled', False): return int(round(float(wq.bit_width())))
-    return 8 if hasattr(mod, 'weight_fake_quant') else 32
-
-def _act_bits(mod):
-    "The bit width of what `mod` outputs, where it quantizes (qstudy's QAct, Brevitas' activation quantizer); else None."
-    if isinstance(mod, QAct): return mod.abits
-    aq = getattr(mod, 'act_quant', None)
-    if getattr(aq, 'is_quant_enabled', False): return int(round(float(aq.bit_width())))
-    return None
-
 def model_footprint(model,                  # any nn.Module returning logits
                     input_shape=(3, 32, 32)):  # one input, without the batch dimension (read at 8 bits: pixels)
     "Weight bytes at each layer's stored bit width and peak activation bytes (a block reads its input, writes its output); dict."
     flash = 0.
     for mod in model.modules():
         if isinstance(mod, (nn.Conv2d, nn.Linear)):   # qstudy's, Brevitas' and torch.ao's layers are subclasses
-            flash += mod.weight.numel() * _weight_bits(mod) / 8 + (mod.bias.numel() * 4 if mod.bias is not None else 0)
+            flash += mod.weight.numel() * weight_bits(mod)[0] / 8 + (mod.bias.numel() * 4 if mod.bias is not None else 0)
         elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)): flash += 2 * mod.num_features * 4   # folded scale, shift
     sizes, hooks = [math.prod(input_shape)], []
-    quantized = [m for m in model.modules() if _act_bits(m) is not None]
+    wfq = weight_fake_quants(model)
+    quantized = {m: b for m in model.modules() if (b := output_bits(m, wfq)) is not None}
     # where the model quantizes its activations, those are what a device keeps; elsewhere every layer's float output
     watched = quantized or [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.ReLU))]
     for mod in watched:
-        bits = _act_bits(mod) or 32
+        bits = quantized[mod][0] if mod in quantized else 32
         hooks.append(mod.register_forward_hook(lambda m, i, o, b=bits: sizes.append(torch.as_tensor(o)[0].numel() * b / 8)))
     was = model.training; model.eval()
     try:

@@ -12,7 +12,7 @@ import math, time, platform
 from dataclasses import dataclass, field, asdict
 import torch
 from .config import InputError
-from .quantizers import QAct, QLayer, zero_gradient_calls, NothingToSmooth
+from .quantizers import QAct, QLayer, zero_gradient_calls, NothingToSmooth, weight_bits, output_bits, weight_fake_quants
 from .models import model_device
 from .training import predict as _predict
 from .attacks import ATTACKS, frozen, follows_shadow
@@ -41,25 +41,16 @@ def budget_attacks(budget: str,   # 'quick' or 'paper'
     return dict(always=always, aware=aware)
 
 # %% ../nbs/07d_evaluate.ipynb #ac017c21
-def _bits(v):
-    "An int bit-width from a tensor, a number or None."
-    return None if v is None else int(round(float(v)))
-
 def quantization(model,
                  zero_ops=None):  # bare rounding steps found on the input's path ({op: calls}), a quantizer too
     "Which quantizers `model` uses and their bit-widths: dict(quantizer, weight_bits, act_bits)."
     if isinstance(model, OnnxModel): return dict(quantizer='an ONNX graph (read by onnxruntime)', weight_bits=[], act_bits=[])
     libs, wb, ab = set(), set(), set()
-    weight_fq = {id(m.weight_fake_quant) for m in model.modules() if hasattr(m, 'weight_fake_quant')}
+    wfq = weight_fake_quants(model)
     for m in model.modules():
-        if isinstance(m, QLayer) and m.wbits < 32: libs.add('qstudy'); wb.add(m.wbits)
-        if isinstance(m, QAct) and m.abits < 32: libs.add('qstudy'); ab.add(m.abits)
-        mod = type(m).__module__
-        if mod.startswith('brevitas.proxy') and getattr(m, 'is_quant_enabled', False):
-            libs.add('Brevitas'); (wb if 'parameter' in mod and 'Weight' in type(m).__name__ else ab).add(_bits(m.bit_width()))
-        if hasattr(m, 'fake_quant_enabled') and bool(m.fake_quant_enabled[0]):
-            libs.add('torch.ao'); (wb if id(m) in weight_fq else ab).add(int(round(math.log2(m.quant_max - m.quant_min + 1))))
-    wb.discard(None); ab.discard(None)
+        bits, lib = weight_bits(m)
+        if bits < 32: libs.add(lib); wb.add(bits)
+        if (out := output_bits(m, wfq)) and out[0] < 32: libs.add(out[1]); ab.add(out[0])
     if zero_ops: libs.add('bare ' + ', '.join(sorted(zero_ops)) + ' in the forward')
     return dict(quantizer=', '.join(sorted(libs)) or 'none found (float, or quantizers qstudy does not recognise)',
                 weight_bits=sorted(wb), act_bits=sorted(ab))

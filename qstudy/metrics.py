@@ -10,7 +10,8 @@ __all__ = ['wilson', 'rate_gap', 'fmt_acc', 'diff_ci', 'equivalent', 'exceeds', 
            'adversarial_examples']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
-import math
+import math, shutil
+from pathlib import Path
 import numpy as np
 import torch
 import torchmetrics
@@ -243,12 +244,28 @@ def distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kw
     model.to(dev).eval()  # Lightning's teardown may move it
     return [r for _, r in sorted((p for p in parts if p is not None), key=lambda p: p[0])], trainer.global_rank
 
-def attack_chunks(attack_name, model, x, y, batch, seed, params, progress=None):
+def attack_chunks(attack_name, model, x, y, batch, seed, params, progress=None,
+                  keep=None,     # a folder: each finished chunk is kept there, and read back instead of attacked again
+                  spent=None):   # a list: each chunk's seconds are appended (a kept chunk's as it took when made)
     "Every chunk of (x, y) attacked in this process, in order (`attack_chunk` each): a list of AttackResults."
+    from dataclasses import asdict
     out = []
     for i in range(0, len(x), batch):
-        out.append(attack_chunk(attack_name, model, x, y, i, batch, seed, params))
-        if progress: progress(len(out[-1].x_adv))
+        f = Path(keep) / f'chunk-{i}.pt' if keep is not None else None
+        if f is not None and f.exists():   # the same chunk, seed and settings: the same examples as attacking it again
+            kept = torch.load(f, weights_only=False)
+            r, seconds = AttackResult(**kept['result']), kept['seconds']
+        else:
+            t0 = time.time()
+            r = attack_chunk(attack_name, model, x, y, i, batch, seed, params)
+            seconds = time.time() - t0
+            if f is not None:
+                f.parent.mkdir(parents=True, exist_ok=True)
+                kept = dict(result={k: v.cpu() if torch.is_tensor(v) else v for k, v in asdict(r).items()}, seconds=seconds)
+                store.atomic_write(f, lambda p: torch.save(kept, p))
+        out.append(r)
+        if spent is not None: spent.append(seconds)
+        if progress: progress(len(r.x_adv))
     return out
 
 def _examples(rec, t, x_all, y_all):
@@ -270,18 +287,22 @@ def adversarial_examples(run: Run, model_name, attack_name, n=None, preset=None,
     if store.find_artifact(run_dir, 'adversarial', cfg, label) is None:
         idx = attack_points(stored_predictions(mrec, run_dir) == y_all, n, seed)
         x, y = x_all[idx], y_all[idx]
-        t0 = time.time()
+        t0, spent = time.time(), []
+        # in one process a run killed mid-attack (SPSA at the paper's budget: most of an hour) keeps its finished chunks
+        chunks = store.artifact_dir(run_dir, 'adversarial', cfg, label) / 'chunks'
         if trainer_kwargs: res, rank = distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kwargs, progress)
-        else: res, rank = attack_chunks(attack_name, model, x, y, batch, seed, params, progress), 0
+        else: res, rank = attack_chunks(attack_name, model, x, y, batch, seed, params, progress, keep=chunks, spent=spent), 0
+        seconds = sum(spent) if spent else time.time() - t0
         x_adv, step = torch.cat([r.x_adv.cpu() for r in res]), torch.cat([r.step.cpu() for r in res])
         evaluations = sum(r.evaluations * len(r.x_adv) for r in res) / max(1, len(idx))
         flags = sorted(set().union(*(r.flags for r in res)))  # what the attack itself warned of (AutoAttack's checks)
         pred_adv = predict(model, x_adv)
         rec = AdversarialSet(**robustness(model, x, y, x_adv, pred_adv), model_name=model_name, attack=attack_name, dataset=dataset,
-                             profile=profile, seconds=round(time.time() - t0, 2), evaluations_per_point=round(evaluations, 1),
+                             profile=profile, seconds=round(seconds, 2), evaluations_per_point=round(evaluations, 1),
                              flags=flags, backward=res[0].backward if res else '',
-                             seconds_per_point=round((time.time() - t0) / max(1, len(idx)), 4))  # the points attacked, maybe < n
+                             seconds_per_point=round(seconds / max(1, len(idx)), 4))  # the points attacked, maybe < n
         if rank == 0:
             store.save_artifact(run_dir, 'adversarial', cfg, rec.record(), dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label)
+            shutil.rmtree(chunks, ignore_errors=True)   # the set is whole: its chunks are not kept
         if trainer_kwargs: barrier()  # every rank reads what rank 0 wrote
     return _examples(*store.load_artifact(run_dir, 'adversarial', cfg, label), x_all, y_all)

@@ -6,9 +6,11 @@
 __all__ = ['ZERO_GRADIENT_OPS', 'SignSTE', 'TernarySignSTE', 'binarize', 'RoundSTE', 'quantize_k', 'dorefa_weight', 'fold',
            'dorefa_act', 'quantize_weight', 'quantize_act', 'surrogate_act', 'QLayer', 'QConv2d', 'QLinear', 'QAct',
            'clip_binary_weights', 'StraightThrough', 'StraightThroughModel', 'custom_functions', 'zero_gradient_calls',
-           'foreign_quantizers', 'quantized_weights', 'NothingToSmooth', 'Shadow', 'shadow']
+           'foreign_quantizers', 'weight_bits', 'output_bits', 'weight_fake_quants', 'quantized_weights',
+           'NothingToSmooth', 'Shadow', 'shadow']
 
 # %% ../nbs/00_quantizers.ipynb #9be26a1d
+import math
 import torch
 from dataclasses import dataclass
 from torch import nn
@@ -140,12 +142,16 @@ class StraightThrough(torch.overrides.TorchFunctionMode):
     "Within it, a zero-gradient op on a tensor that carries a gradient is counted and, if `replace`, made straight-through."
     def __init__(self, replace=True): super().__init__(); self.replace, self.calls = replace, {}
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
         name = getattr(func, '__name__', '')
-        if (name in ZERO_GRADIENT_OPS and args and isinstance(args[0], torch.Tensor) and args[0].requires_grad
-                and torch.is_grad_enabled() and isinstance(out, torch.Tensor) and out.is_floating_point()):
-            self.calls[name] = self.calls.get(name, 0) + 1
-            if self.replace: out = args[0] + (out - args[0]).detach()   # the same value; the gradient of the identity
+        base = name[:-1] if name.endswith('_') else name     # x.round_() rounds in place
+        hit = (base in ZERO_GRADIENT_OPS and args and isinstance(args[0], torch.Tensor) and args[0].requires_grad
+               and torch.is_grad_enabled() and args[0].is_floating_point())
+        if hit: self.calls[base] = self.calls.get(base, 0) + 1
+        if hit and self.replace and base != name:
+            # in place: changed where autograd does not see it, the tensor keeps the gradient of what made it (identity)
+            with torch.no_grad(): return func(*args, **(kwargs or {}))
+        out = func(*args, **(kwargs or {}))
+        if hit and self.replace: out = args[0] + (out - args[0]).detach()   # the same value; the gradient of the identity
         return out
 
 class StraightThroughModel(nn.Module):
@@ -188,7 +194,7 @@ def _brevitas_acts_off(model):
 def _fake_quant_acts_off(model):
     "Turn off torch.ao's fake quantization of activations (weights keep theirs); how many were on."
     from torch.ao.quantization import FakeQuantizeBase
-    weight_fq = {id(m.weight_fake_quant) for m in model.modules() if hasattr(m, 'weight_fake_quant')}
+    weight_fq = weight_fake_quants(model)
     n = 0
     for m in model.modules():
         if isinstance(m, FakeQuantizeBase) and id(m) not in weight_fq and bool(m.fake_quant_enabled[0]):
@@ -204,14 +210,37 @@ def foreign_quantizers(model: nn.Module):
     "Names of `model`'s modules that look like quantizers from a library the shadow does not know."
     return [n for n, m in model.named_modules() if 'quant' in type(m).__name__.lower() and not _known(m)]
 
+def _fake_quant_bits(fq):
+    "The bit-width of a torch.ao FakeQuantize: its integer range."
+    return int(round(math.log2(fq.quant_max - fq.quant_min + 1)))
+
+def weight_bits(layer: nn.Module):
+    "(bits, library) of the weights `layer` computes with: qstudy's, Brevitas' or torch.ao's quantizer where one is on; (32, None) otherwise."
+    if isinstance(layer, QLayer): return (layer.wbits, 'qstudy') if layer.wbits < 32 else (32, None)
+    wq = getattr(layer, 'weight_quant', None)
+    if getattr(wq, 'is_quant_enabled', False): return int(round(float(wq.bit_width()))), 'Brevitas'
+    fq = getattr(layer, 'weight_fake_quant', None)
+    if fq is not None and bool(fq.fake_quant_enabled[0]): return _fake_quant_bits(fq), 'torch.ao'
+    return 32, None
+
+def output_bits(mod: nn.Module, weight_fqs=()):
+    "(bits, library) of what `mod` outputs where it quantizes its output (qstudy's QAct, Brevitas', a torch.ao activation FakeQuantize); else None."
+    if isinstance(mod, QAct): return mod.abits, 'qstudy'
+    for attr in ('act_quant', 'output_quant'):   # Brevitas: an activation's quantizer, a layer's output quantizer
+        q = getattr(mod, attr, None)
+        if getattr(q, 'is_quant_enabled', False): return int(round(float(q.bit_width()))), 'Brevitas'
+    # torch.ao: a FakeQuantize that is not some layer's weight quantizer (`weight_fqs`: their ids) quantizes activations
+    if hasattr(mod, 'fake_quant_enabled') and id(mod) not in weight_fqs and bool(mod.fake_quant_enabled[0]):
+        return _fake_quant_bits(mod), 'torch.ao'
+    return None
+
+def weight_fake_quants(model: nn.Module):
+    "The ids of `model`'s torch.ao weight FakeQuantize modules (to tell them from its activations')."
+    return {id(m.weight_fake_quant) for m in model.modules() if hasattr(m, 'weight_fake_quant')}
+
 def quantized_weights(model: nn.Module):
     "How many layers of `model` use quantized weights (qstudy below 32 bits, Brevitas, torch.ao QAT)."
-    n = 0
-    for m in model.modules():
-        if isinstance(m, QLayer): n += m.wbits < 32
-        elif hasattr(m, 'weight_fake_quant'): n += 1
-        elif getattr(getattr(m, 'weight_quant', None), 'is_quant_enabled', False): n += 1
-    return n
+    return sum(weight_bits(m)[0] < 32 for m in model.modules())
 
 class NothingToSmooth(ValueError):
     "BPDA asked of a model it cannot smooth: its shadow would be the model itself, under another name."
