@@ -21,6 +21,7 @@ from pathlib import Path
 from statistics import NormalDist
 import numpy as np
 from . import store
+from .data import DataError
 from .metrics import wilson, fmt_acc, diff_ci, equivalent, exceeds, n_to_decide, paired_diff_ci, seeds_diff_ci, seeds_exceed
 from .paper import paper_attack, paper_accuracy, TABLE5, TABLE6
 from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES, Run
@@ -122,8 +123,8 @@ def load_sections(out_dir):
             if run is None or not Path(run['run_dir']).is_dir(): raise store.NotInStore('no run store here')
             nums = _plain(section_numbers(made, s, run['models']))
             out['live'].append(s)
-        except store.NotInStore:
-            # the store is gone (another machine) or holds this version's computations of it not yet: the numbers the
+        except (store.NotInStore, DataError):
+            # the store is gone (another machine), its data is not here, or it holds this version's computations not yet: the numbers the
             # section's page was drawn from, as findings kept them when it last read them live
             if not kept_numbers(out_dir, s).exists():
                 out['stale'][s] = True; continue

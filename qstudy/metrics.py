@@ -302,7 +302,8 @@ def adversarial_examples(run: Run, model_name, attack_name, n=None, preset=None,
                              flags=flags, backward=res[0].backward if res else '',
                              seconds_per_point=round(seconds / max(1, len(idx)), 4))  # the points attacked, maybe < n
         if rank == 0:
-            store.save_artifact(run_dir, 'adversarial', cfg, rec.record(), dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label)
+            store.save_artifact(run_dir, 'adversarial', cfg, rec.record(), dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label,
+                                seconds=seconds if spent else None)   # chunks kept by a run cut off count too
             shutil.rmtree(chunks, ignore_errors=True)   # the set is whole: its chunks are not kept
         if trainer_kwargs: barrier()  # every rank reads what rank 0 wrote
     return _examples(*store.load_artifact(run_dir, 'adversarial', cfg, label), x_all, y_all)

@@ -118,13 +118,14 @@ def stage_cost(name):
     return dict(computed=len(part(True)), computed_seconds=sum(s for s in part(True)), loaded=len(part(False)),
                 loaded_seconds=sum(s or 0 for s in part(False)), unknown=sum(s is None for s in part(False)))
 
-def save_artifact(root, kind, cfg, record: dict, tensors: dict = None, label=''):
+def save_artifact(root, kind, cfg, record: dict, tensors: dict = None, label='',
+                  seconds=None):   # what it took to make, where this process did not make all of it (a resumed attack)
     "Store `tensors` (as tensors.pt) then `record` (with the config and their checksum) as a finished artifact."
     d = artifact_dir(root, kind, cfg, label)
     extra = {}
     if tensors is not None: extra['tensors_sha256'] = sha256(save_tensors(tensors, d / 'tensors.pt'))
     rec = {**record, **extra, 'config': cfg, 'hash': config_hash(cfg), 'saved_at': time.strftime('%Y-%m-%dT%H:%M:%S'),
-           'compute_seconds': round(time.time() - _ledger['clock'], 2)}
+           'compute_seconds': round(time.time() - _ledger['clock'] if seconds is None else seconds, 2)}
     save_json(rec, d / 'record.json')
     _touch(kind, rec, True); _ledger['clock'] = time.time()
     return d
