@@ -367,10 +367,11 @@ def uniform_start(x, eps, gen):
 
 def pgd_margin(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, gen=None,
                keep='first',    # 'first' iterate that fools the model, or the 'last' (BIM's rule, for a like-for-like control)
-               backward='own', surrogate=None):  # as in `bim`
-    "PGD on the margin loss: sign steps from a random start; per point the iterate `keep` says."
+               backward='own', surrogate=None,  # as in `bim`
+               start=None):     # a first perturbation instead of the random one (a warm start: another attack's example − x)
+    "PGD on the margin loss: sign steps from a random start (or `start`); per point the iterate `keep` says."
     g, bw = through(model, x, backward, surrogate)
-    start = uniform_start(x, eps, gen) if random_start else None
+    if start is None: start = uniform_start(x, eps, gen) if random_start else None
     return bounded(model, x, y, eps, steps, autograd_direction(g, neg_margin), sign_rule(step_size), start, keep=keep)._replace(backward=bw)
 
 def pgd_tempered(model, x, y, eps=0.03, steps=100, step_size=0.00075, random_start=True, scaling='hns', gen=None,
@@ -497,12 +498,18 @@ def run_attack(name: str,       # a key of ATTACKS
                preset='paper',  # 'paper' (Appendix B) or 'authors_code'
                seed: int = 0,   # seeds every random draw of the attack
                surrogate=None,  # BPDA's stand-in for the model (bpda, apgd_dlr); default: qstudy.quantizers.shadow finds one
+               start=None,      # a warm start for an attack that takes one (pgd_margin): a perturbation, x_other − x
                **overrides):    # parameters replacing the preset's
     "Attack `name` on the batch (x, y), on the model's device: an AttackResult (examples, success, kept step, evaluations per point)."
     p = attack_params(name, preset, **overrides)
     if follows_shadow(name, p): p['surrogate'] = surrogate
     elif surrogate is not None: raise InputError(f"surrogate= is for an attack through BPDA's shadow (bpda, apgd_dlr, or backward='shadow'), not {name!r}")
     dev = model_device(model)
+    if start is not None:
+        import inspect
+        takes = [a for a, v in ATTACKS.items() if 'start' in inspect.signature(v['fn']).parameters]
+        if name not in takes: raise InputError(f"start= (a warm start): {name!r} takes none; allowed: {', '.join(takes)}")
+        p['start'] = start.to(dev)
     gen = torch.Generator(device=dev).manual_seed(seed)
     x, y, counted = x.to(dev), y.to(dev), Counted(model)
     with frozen(model):

@@ -157,7 +157,9 @@ PROFILES = freeze({
                                          zoo=50, square=50, bpda=100),
                              overrides=dict(zoo=dict(binary_search_steps=2))),
                 transfer=dict(kappas=(5, 15, 25)), gradients=dict(points=500),
-                ensemble=dict(points=50, overrides=dict(cwl2=dict(binary_search_steps=4))),
+                # the ensemble-aware attacks on 200 points, CW-L2 at the paper's 10 binary-search steps (~1 min here;
+                # the agreement attack from its 21 starts ~7 min)
+                ensemble=dict(points=200, overrides={}),
                 diagnostics=dict(points=100, steps=20, spsa=dict(steps=10, samples=16), zoo_points=2),   # ≥ 100: a mean cosine's spread
                 # AutoAttack as APGD-CE + APGD-T at 100 iterations (FAB-T and Square's 5,000 queries do not fit here)
                 # 60 shared points: ~0.1-0.2 s per point per attack and model (six attacks, nine models)
@@ -312,9 +314,14 @@ class Run:
         dev = use_device(self.device)
         return self.at(device=dev.type, attack_batch=self.batch(profile(self.profile)['attacks']['batch_size']))
     def record(self):
-        "What names its results, JSON-able: the reports and findings rebuild the run from it (`Run(**record)`)."
-        return dict(profile=self.profile, dataset=self.dataset, seed=self.seed, run_dir=str(self.run_dir) if self.run_dir else None,
+        "Where its results are and what names them, JSON-able: the reports and findings rebuild the run from it (`Run.read`)."
+        return dict(profile=self.profile, dataset=self.dataset, seed=self.seed,
+                    run_dir=str(Path(self.run_dir).resolve()) if self.run_dir else None,
                     overrides=dict(self.overrides), attack_batch=self.attack_batch)
+    @classmethod
+    def read(cls, rec):
+        "The run a `record()` names, from a dict holding one among other keys (a store of an older study: no attack batch)."
+        return cls(**{k: rec[k] for k in ('profile', 'dataset', 'seed', 'run_dir', 'overrides', 'attack_batch') if k in rec})
 
 # %% ../nbs/00_config.ipynb #dba54c9b
 RECIPE_SWITCHES = {
@@ -356,7 +363,8 @@ def recipe_name(recipe='qstudy'):
 # strongest 2: every gradient attack on both backward passes (the model's own and BPDA's shadow), and their duel
 # diagnostics 2: the temperature check under one name for every model, its per-β successes in the reason
 # ensemble 2: m by the paper's rule (PR ≥ 0.87), each member beside it refusing as much of the clean test set
-STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=2, ensemble=2,
+# ensemble 3: the agreement attack also starts from each member's FGSM / BIM example, judged by the filter itself
+STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=2, ensemble=3,
                             strongest=2, deploy=1, regime=1))
 
 def package_dir() -> Path:

@@ -115,7 +115,7 @@ def load_sections(out_dir):
     run = st.get('run')
     out = dict(stages=st, stale={}, live=[], kept=[])
     # the run as the study made it (its attack batch names its sets); a store of an older study records no batch
-    made = run and Run(st['profile'], st['dataset'], run['seed'], run['run_dir'], run['overrides'], attack_batch=run.get('attack_batch'))
+    made = run and Run.read(dict(st, **run))
     for s in SECTION_FILES:
         if s not in st.get('headlines', {}): continue   # the study did not run that section
         try:
@@ -406,7 +406,9 @@ def ensemble_defends(sec, ds):
     ev = (f"m = {t6['m']}: clean PR {fmt_acc(*pr)}" + (f" (paper {paper['pr']:.2f} at m = {paper['m']})" if paper else '') +
           f", accuracy on the answered {t6['accuracy']:.2f} (n={t6['n_valid']}); d_acc on transferred examples pooled "
           f"{fmt_acc(*d)} over {len(t7)} source × attack rows")
-    adaptive = '; '.join(f"an ensemble-aware {r['attack']} gives d_acc {fmt_acc(*kn(r, 'd_acc'))}" for r in e.get('adaptive', []))
+    adaptive = '; '.join(f"an ensemble-aware {r['attack']} gives d_acc {fmt_acc(*kn(r, 'd_acc'))}"
+                         + (f" (transfer's best on its points, from {r['transfer_best']}: {fmt_acc(*kn(r, 'transfer_d_acc'))})" if r.get('transfer_best') else '')
+                         for r in e.get('adaptive', []))
     most = wilson(*d)[0] > 0.5
     note = f" (beyond the paper: {adaptive})" if adaptive else ''
     if lo >= PR_BAR and most: return ev, 'holds', f"PR interval at or above {PR_BAR} and d_acc interval above 0.5{note}"

@@ -359,8 +359,7 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
                     regime=lambda: regime_stage(solo, models))
     from qstudy.training import train_settings
     # what findings reads, and the training settings the index's answer states (the profile may change after)
-    store_info = dict(run_dir=str(Path(run_dir).resolve()), seed=seed, models=models, overrides=overrides,
-                      attack_batch=run.attack_batch, train=dict(train_settings(profile, dataset), **overrides))
+    store_info = dict(run.record(), models=models, train=dict(train_settings(profile, dataset), **overrides))
     at_least = set()
     def took(stage, seconds):
         times[stage] = round(seconds, 1)
@@ -393,8 +392,7 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         # print the last one's (they print the stage times so far); a partial rerun keeps and names the last one's
         whole = set(DEFAULT_SECTIONS) <= set(sections) and not loaded
         record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, wall=False if whole else None)
-        params = dict(profile=profile, dataset=dataset, run_dir=str(Path(run_dir).resolve()), seed=seed,
-                      models=models, overrides=overrides, attack_batch=run.attack_batch)
+        params = dict(run.record(), models=models)
         attack_params_ = dict(attacks=list(PAPER_ATTACKS), n_points=None, attack_overrides={})
         # the attack settings go to the reports that declare them (a report may read the attacks' stage by other names)
         report_params = lambda s: dict(params, **(attack_params_ if 'attacks' in report_parameters(s) else {}), **SECTIONS[s].get('params', {}))
@@ -429,7 +427,7 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
     dataset = dataset or (PROFILES[profile]['dataset'] if profile in PROFILES else None)
     sections, models, run_dir = check_inputs(profile, dataset, None if models is None else ['accuracy'], models, run_dir)
     lines = [f"profile {profile}, dataset {dataset}, run dir {run_dir}"]
-    try: tag = data_tag(dataset, None)
+    try: tag = data_tag(dataset, None, download_ok=False)   # a status never downloads
     except DataError as e: return lines + [f"  data missing: {e}"]
     keys = trained_keys(models, {st for s in sections for st in SECTIONS[s]['needs']})   # each model once: float@1 is float2
     for key in [k for i, k in enumerate(keys) if model_seed(k, seed) not in [model_seed(j, seed) for j in keys[:i]]]:

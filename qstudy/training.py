@@ -335,7 +335,9 @@ def train_model(run: Run,              # profile, dataset, seed (splits the data
 
 def model_record(run: Run, name, data_root=None, **overrides):
     "The stored record of `run`'s trained model `name`, without loading or training it (NotInStore when absent)."
-    cfg = dict(model_config(name, run.dataset, run.profile, run.seed, **{**run.overrides, **overrides}), data=data_tag(run.dataset, data_root))
+    # a reader never downloads: data that is not here is a DataError (findings then falls back to the kept numbers)
+    cfg = dict(model_config(name, run.dataset, run.profile, run.seed, **{**run.overrides, **overrides}),
+               data=data_tag(run.dataset, data_root, download_ok=False))
     return store.stored_result(run.run_dir, 'models', cfg, name, None, allow_compute=False,
                                make=f"qstudy study --profile {run.profile} --dataset {run.dataset} (or qstudy train)", schema=ModelRecord)
 
@@ -347,10 +349,10 @@ def profile_dataset(profile_name):
     "The dataset a profile studies by default."
     return profile(profile_name)['dataset']
 
-def data_tag(dataset, root=None):
+def data_tag(dataset, root=None, download_ok=True):
     "Which source serves the data (official, JPEG CIFAR-10, SVHN subset): part of every config."
     from qstudy.data import locate
-    return locate(dataset, 'train', root)['reader'] if dataset != 'digits' else 'digits'
+    return locate(dataset, 'train', root, download_ok)['reader'] if dataset != 'digits' else 'digits'
 
 
 # %% ../nbs/03_training.ipynb #78952ad2
