@@ -4,16 +4,16 @@
 
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
-           'MIN_SUCCESSES', 'CELLS_RULE', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED',
-           'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers', 'load_sections', 'keep_numbers', 'kn',
-           'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread',
-           'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero',
-           'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'square_on_graph', 'survives_gap',
-           'regime_settings_order', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float',
-           'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate',
-           'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement',
-           'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings',
-           'verdicts', 'changes', 'findings_html', 'answer']
+           'MIN_SUCCESSES', 'CELLS_RULE', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX',
+           'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers',
+           'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot',
+           'seed_counts', 'seed_spread', 'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim',
+           'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain',
+           'square_on_graph', 'survives_gap', 'regime_settings_order', 'regime_rises', 'regime_explains',
+           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative',
+           'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci',
+           'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper',
+           'findings_table', 'write_findings', 'verdicts', 'changes', 'findings_html', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -484,67 +484,72 @@ def survives_gap(sec, ds):
 
 # %% ../nbs/09a_findings.ipynb #21c8cf50
 def regime_settings_order(rows):
-    "{axis: its settings in the order the section ran them}."
+    "{recipe: its widths} in the order the section ran them."
     out = {}
     for r in rows:
-        vals = out.setdefault(r['axis'], [])
-        if r['value'] not in vals: vals.append(r['value'])
+        ws = out.setdefault(r['recipe'], [])
+        if r['width'] not in ws: ws.append(r['width'])
     return out
 
 def _kn(d): return d['k'], d['n']
 
+RISE_ATTACKS = ('fgsm', 'bim')       # the paper's pattern: w1a1 keeps 0.66 under both where float keeps 0.12 / 0.01
+MASK_VIEWS = ('square', 'bpda')      # no gradient, a smooth one: the views that remove a rise that is masking
+
 def regime_rises(rows):
-    "{axis: [(setting, w1a1's row, its base row)]}: where w1a1's BIM accuracy rises more than FAR above the axis's base (disjoint intervals)."
-    at = {(r['axis'], r['value'], r['model']): r for r in rows}
+    "{(recipe, width): dict(fgsm=±1/0, bim=…, square=…, bpda=…, rise=±1/0)}: where w1a1 rises above float, attack by attack; rise: both FGSM and BIM."
+    at = {(r['recipe'], r['width'], r['model']): r for r in rows}
     out = {}
-    for a, vals in regime_settings_order(rows).items():
-        b0 = at.get((a, vals[0], 'w1a1'))
-        if b0 is None: continue   # no base to rise above
-        out[a] = [(v, at[(a, v, 'w1a1')], b0) for v in vals[1:]
-                  if (a, v, 'w1a1') in at and separated(_kn(at[(a, v, 'w1a1')]['bim']), _kn(b0['bim']), FAR) == 1]
+    for rec, ws in regime_settings_order(rows).items():
+        for w in ws:
+            b, f = at.get((rec, w, 'w1a1')), at.get((rec, w, 'float'))
+            if b is None or f is None or min(b[a]['n'] for a in RISE_ATTACKS + MASK_VIEWS) < MIN_N: continue
+            c = {a: exceeds(_kn(b[a]), _kn(f[a]), FAR) for a in RISE_ATTACKS + MASK_VIEWS if a in b and a in f}
+            c['rise'] = 1 if all(c[a] == 1 for a in RISE_ATTACKS) else -1 if any(c[a] == -1 for a in RISE_ATTACKS) else 0
+            out[rec, w] = c
     return out
 
+def _setting(k): return f"{k[0]} at width {k[1]:g}"
+
 def regime_explains(sec, ds):
-    "Beyond the paper: which of width, training length and placement gives w1a1 the paper's pattern, and whether non-saturating attacks remove it."
+    "Beyond the paper: on converged models, which recipe or width makes w1a1's FGSM / BIM accuracy rise above float's, and whether Square or BPDA removes the rise."
     if m := _missing(sec, 'regime'): return m
     rows = sec['regime']['rows']
-    at = {(r['axis'], r['value'], r['model']): r for r in rows}
-    order = regime_settings_order(rows)
-    def float_at(a, v):  # float has one placement: the authors' variant is the same network
-        return at.get((a, v, 'float')) or next((r for (ax, _, m), r in at.items() if ax == a and m == 'float'), None)
-    found, removed, ev, small = [], {}, [], True
-    for a, vals in order.items():
-        for v in vals:
-            b, f = at.get((a, v, 'w1a1')), float_at(a, v)
-            if b is None or f is None: continue
-            ev.append(f"{a} {v}{'×' if a == 'length' else ''}: w1a1 BIM {fmt_acc(*_kn(b['bim']))} (float {f['bim']['acc']:.2f}), "
-                      f"CW-L2 {b['cwl2']['acc']:.2f}, margin-BIM {b['bim_margin']['acc']:.2f}, HNS-BIM {b['bim_hns']['acc']:.2f}; "
-                      f"median margin {b['margin_q'][1]:.1f}, zero CE gradient {b['k_zero_ce']}/{b['n_stats']}")
-            if min(b['bim']['n'], b['cwl2']['n'], f['bim']['n']) < MIN_N: continue  # too few points to decide at this setting
-            small = False
-            if separated(_kn(b['bim']), _kn(f['bim']), FAR) == 1 and separated(_kn(b['cwl2']), _kn(b['bim']), FAR) == -1:
-                found.append(f"{a} {v}")
-                removed[f"{a} {v}"] = [x for x in ('bim_margin', 'bim_hns') if separated(_kn(b[x]), _kn(b['bim']), FAR) == -1]
+    at = {(r['recipe'], r['width'], r['model']): r for r in rows}
+    ev = []
+    for (rec, w, m), b in at.items():
+        if m != 'w1a1' or (f := at.get((rec, w, 'float'))) is None: continue
+        ev.append(f"{rec} at width {w:g}: w1a1 / float clean {b['acc']:.2f} / {f['acc']:.2f}; " + ', '.join(
+            f"{a} {fmt_acc(*_kn(b[a]))} / {f[a]['acc']:.2f}" for a in RISE_ATTACKS + MASK_VIEWS if a in b and a in f)
+            + f"; w1a1's median margin {b['margin_q'][1]:.1f}, zero CE gradient {b['k_zero_ce']}/{b['n_stats']}")
     ev = '; '.join(ev) or '–'
-    if not found and small: return ev, 'cannot tell', f"fewer than {MIN_N} w1a1 points per attack"
-    # an axis moves toward the pattern when it appears along the axis where its first (base) setting lacks it, or
-    # w1a1's BIM accuracy rises more than FAR above the base's with disjoint intervals
-    toward, rises = [], regime_rises(rows)
-    for a, vals in order.items():
-        if a not in rises: continue
-        new = [v for v in vals[1:] if f"{a} {v}" in found] if f"{a} {vals[0]}" not in found else []
-        up = [v for v, _, _ in rises[a]]
-        if new or up: toward.append(f"{a} ({', '.join(map(str, new or up))})")
-    gone = [s for s in found if removed[s]]
-    where = (f"the pattern appears at {', '.join(found)}; the non-saturating attacks remove it at "
-             f"{', '.join(f'{s} ({chr(43).join(removed[s])})' for s in gone) or 'none of them'} (all three BIMs at "
-             f"BIM's budget and last iterate)") if found else \
-            (f"at no setting does w1a1's BIM accuracy lie more than {FAR} above float's with its CW-L2 accuracy more than {FAR} below its BIM")
-    if toward: return ev, 'holds', f"w1a1 moves toward the paper's pattern along {', '.join(toward)}; {where}"
-    base = [f"{a} {vals[0]}" for a, vals in order.items() if f"{a} {vals[0]}" in found]
-    return ev, 'does not hold', ((f"the pattern already holds at the base setting ({', '.join(base)}) and no axis strengthens it (w1a1's BIM "
-                                  f"accuracy never rises more than {FAR} above the base's, disjoint intervals); " if base else
-                                  f"no axis moves toward it; ") + where)
+    cells = regime_rises(rows)
+    if not cells: return ev, 'cannot tell', f"no setting has both models with {MIN_N} or more points per attack"
+    rule = (f"w1a1 rises at a setting when its FGSM and its BIM accuracy each lie more than {FAR} above float's (the difference's 95 % "
+            f"interval above {FAR}), and does not where either difference's interval lies below {FAR}; Square or BPDA removes a rise where "
+            f"w1a1's accuracy under it does not rise (its difference's interval below {FAR})")
+    rising = [k for k, c in cells.items() if c['rise'] == 1]
+    flat = [k for k, c in cells.items() if c['rise'] == -1]
+    # what makes it: a recipe that rises where the other, at the same width, does not; a width that rises where a smaller one under the same recipe does not
+    by_recipe = [k for k in rising if any(j[1] == k[1] and j[0] != k[0] for j in flat)]
+    by_width = [k for k in rising if any(j[0] == k[0] and j[1] < k[1] for j in flat)]
+    made = '; '.join(x for x in ((f"the recipe makes it: {', '.join(map(_setting, by_recipe))} rise where the other recipe at that width does not"
+                                  if by_recipe else ''),
+                                 (f"width makes it: {', '.join(map(_setting, by_width))} rise where a narrower model under that recipe does not"
+                                  if by_width else '')) if x)
+    if not rising:
+        if not [k for k, c in cells.items() if c['rise'] == 0]:
+            return ev, 'does not hold', f"at no setting does w1a1's FGSM / BIM accuracy rise above float's ({len(cells)} settings); {rule}"
+        return ev, 'cannot tell', f"no setting shows a rise, some cannot exclude one ({', '.join(_setting(k) for k, c in cells.items() if c['rise'] == 0)}); {rule}"
+    removed = {k: [a for a in MASK_VIEWS if cells[k].get(a) == -1] for k in rising}
+    kept = {k: [a for a in MASK_VIEWS if cells[k].get(a) == 1] for k in rising}
+    where = (f"w1a1 rises above float at {', '.join(map(_setting, rising))}" + (f" ({made})" if made else '')
+             + '; ' + '; '.join(f"{_setting(k)}: " + (f"{' and '.join(removed[k])} remove the rise" if removed[k] else '')
+                                + (', ' if removed[k] and kept[k] else '') + (f"it survives {' and '.join(kept[k])}" if kept[k] else '')
+                                + ('' if removed[k] or kept[k] else 'Square and BPDA cannot tell') for k in rising))
+    if all(removed[k] for k in rising): return ev, 'holds', f"{where} (masking, not robustness); {rule}"
+    if any(kept[k] and not removed[k] for k in rising): return ev, 'does not hold', f"{where}: a rise that the gradient-free and smooth views keep is not masking; {rule}"
+    return ev, 'cannot tell', f"{where}; {rule}"
 
 
 # %% ../nbs/09a_findings.ipynb #a4ad7545
@@ -794,7 +799,7 @@ CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)
           ('Beyond the paper: quantization offers poor protection even against the strongest attack (AutoAttack, PGD++, APGD-DLR/BPDA)', strongest_poor),
           ('Beyond the paper: the models the diagnostics call masked are those where the strongest attack gains most', masked_where_gain),
           ('Beyond the paper: adversarial examples crafted on PyTorch still fool the deployed integer graph, also as uint8 pixels', survives_gap),
-          ("Beyond the paper: width, training length or the authors' layer placement gives w1a1 the paper's pattern (BIM far above float, CW-L2 far below BIM)", regime_explains)]
+          ("Beyond the paper: on converged models a recipe or a width raises w1a1's FGSM and BIM accuracy above float's, and Square or BPDA removes the rise (it is masking)", regime_explains)]
 
 # the claims whose evidence the paper's Tables 3-4 give: each rule is also applied to the paper's own numbers
 PAPER_RULED = (weight_only, binary_resists, zoo_fails, spsa_w1a1_vs_float, low_bits_like_float, spsa_beats_bim, zoo_like_cwl2)

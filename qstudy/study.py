@@ -157,7 +157,7 @@ def regime_stage(run: Run, models):
     "Train or load the regime section's own models (its budget, not the study's overrides), attack them, store (or load) its result."
     from qstudy.regime import run_regime, regime_variants
     with bar(len(regime_variants(run.profile)), 'regime', run.quiet) as b:
-        run_regime(run, progress=lambda v: (b.set_postfix_str(f"{v['axis']} {v['value']} {v['model']}"), b.update()))
+        run_regime(run, progress=lambda v: (b.set_postfix_str(f"{v['recipe']} width {v['width']:g} {v['model']}"), b.update()))
 
 def diagnostics_stage(run: Run, models):
     "Store (or load) every model's soundness checks, ε curves and ZOO estimate summary."

@@ -12,14 +12,18 @@ def test_cosine_matrix_leaves_zero_gradients_out():
     assert mean[0, 2] == pytest.approx(1.0) and mean[0, 1] == pytest.approx(0.0)   # identical; orthogonal
     assert n[0, 1] == 2   # the all-zero row is not a direction: left out
 
-def test_regime_variants_cover_each_axis_for_each_model():
+def test_regime_variants_are_recipe_by_width_for_each_model():
     v = regime_variants('smoke')
-    axes = {x['axis'] for x in v}
-    assert axes == {'width', 'length', 'placement'}
-    placement = [x for x in v if x['axis'] == 'placement']
-    assert {x['overrides']['recipe'] for x in placement} == {'qstudy', 'authors'}
+    grid = [(x['recipe'], x['width'], x['model']) for x in v]
+    assert sorted(grid) == sorted((r, w, m) for r in ('qstudy', 'authors') for w in (0.0625, 0.125) for m in ('float', 'w1a1'))
+    assert all(x['overrides']['epochs'] == (1 if x['width'] == 0.125 else 2) for x in v)   # smoke caps width 1/8 at one epoch
+    # on cpu, width 1/8 under the study's recipe is the study's own model (trained to its plateau): shared, never retrained
+    from qstudy.training import model_config
+    own = [x for x in regime_variants('cpu') if x['width'] == 0.125 and x['recipe'] == 'authors-folded']
+    assert own and all(model_config(x['model'], 'cifar10', 'cpu', **x['overrides']) == model_config(x['model'], 'cifar10', 'cpu') for x in own)
     a = regime_attacks(Run('smoke'))
     assert a['bim_margin'][1]['keep'] == 'last' and a['bim_margin'][1]['steps'] == a['bim_hns'][1]['steps']   # like-for-like with BIM
+    assert {'square', 'bpda'} <= set(a)   # the gradient-free and the smooth view of a rise
 
 def test_logit_stats_counts_zero_gradients_on_correct_points():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))

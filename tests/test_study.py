@@ -103,12 +103,12 @@ def test_regime_section(regime):
     assert all(after[h] == t for h, t in before.items())   # the nine models untouched
     from qstudy.training import model_record
     mine = {model_record(Run('smoke', 'digits', run_dir=d / 'runs'), v['model'], **v['overrides'])['hash'] for v in regime_variants('smoke')}
-    # its own budget: every variant trained once; a setting equal to the study's (smoke's 3x length is its 6 epochs) is shared
+    # its own budget: every variant trained once; a setting equal to the study's would be shared
     assert set(after) - set(before) == mine - set(before) and mine <= set(after)
     st = json.loads((out / 'stages.json').read_text())
     assert 'regime' in st['seconds'] and st['wall_seconds'] == wall   # a partial run keeps the whole study's wall time
     assert "href='digits/regime.html'" in (d / 'reports/smoke/index.html').read_text()
-    row = next(l for l in (d / 'reports/smoke/findings.md').read_text().splitlines() if "layer placement gives w1a1" in l)
+    row = next(l for l in (d / 'reports/smoke/findings.md').read_text().splitlines() if "raises w1a1's FGSM and BIM" in l)
     assert 'not run' not in row and '**digits: ' in row
 
 def test_findings_command(smoke, tmp_path):
