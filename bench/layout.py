@@ -1,6 +1,6 @@
 """Does channels_last change a model's numbers only by rounding? One forward/backward per model, both layouts.
 
-    .venv/bin/python bench/layout.py [--width 0.125] [--batch 128]
+    .venv/bin/python bench/layout.py [--width 0.125] [--batch 128] [--bn] [--speed]
 
 Prints, per model, the largest logit difference and the worst relative gradient difference (over parameters)
 between the default layout and channels_last, on the same weights and batch, in train mode. Measured here
@@ -9,8 +9,12 @@ quantizers amplify the layout's error through their sign and level choices (the 
 The error is batch norm's: `--bn` prints PyTorch's CPU batch norm (train mode) in both layouts against a float64
 reference; measured here, max error 4.9e-7 default / 2.9e-5 channels_last on unit normal inputs, 5.3e-6 / 6.9e-4
 at mean 100. So activation-quantized models train in the default layout (`qstudy.training.train_layout`).
+`--speed` prints the eval-mode forward rate in both layouts, what an attack's cost follows; measured here (width 1/8,
+2 threads, beside a running study, so noisy): float x1.44-1.68, w1a32 x1.57 faster in channels_last (w1a1 x1.33, w2a2 x1.40, not
+used: the layout's rounding flips their quantized activations). So every model is used in the layout it trained in
+(`qstudy.training.in_layout`).
 """
-import argparse, copy
+import argparse, copy, time
 import torch
 import torch.nn.functional as F
 from qstudy.models import build_model
@@ -28,12 +32,29 @@ def bn_error(mu, fmt):
     ref = F.batch_norm(x.double(), None, None, training=True)
     return (F.batch_norm(x.contiguous(memory_format=fmt), None, None, training=True).double() - ref).abs().max().item()
 
+def forward_rate(model, batch=256, reps=7):
+    "Images a second through `model`'s eval-mode forward (no gradient), the best of `reps` runs after a warm-up."
+    x = torch.rand(batch, 3, 32, 32)
+    times = []
+    with torch.no_grad():
+        for _ in range(reps + 1):
+            t0 = time.perf_counter(); model(x); times.append(time.perf_counter() - t0)
+    return batch / min(times[1:])
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--width', type=float, default=0.125); ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--models', nargs='+', default=['float', 'w1a1', 'w2a2', 'w1a32'])
     ap.add_argument('--bn', action='store_true', help="also batch norm's own error in each layout")
+    ap.add_argument('--speed', action='store_true', help="also the eval-mode forward rate (the attacks' cost) in each layout")
     a = ap.parse_args()
+    if a.speed:
+        for name in a.models:
+            plain = build_model(name, 'cifar10', a.width).eval()
+            cl = copy.deepcopy(plain).to(memory_format=torch.channels_last)
+            rate = {k: forward_rate(m) for k, m in (('default', plain), ('channels_last', cl))}
+            print(f"{name:6s} eval forward, batch 256: default {rate['default']:.0f} img/s, channels_last {rate['channels_last']:.0f} img/s "
+                  f"(x{rate['channels_last'] / rate['default']:.2f})")
     if a.bn:
         for mu in (0., 100.):
             print(f"batch norm, inputs of mean {mu:g}: max error default {bn_error(mu, torch.contiguous_format):.2g}, "
