@@ -157,8 +157,9 @@ PROFILES = freeze({
                                          zoo=50, square=50, bpda=100),
                              overrides=dict(zoo=dict(binary_search_steps=2))),
                 transfer=dict(kappas=(5, 15, 25)), gradients=dict(points=500),
-                # the ensemble-aware attacks on 200 points, CW-L2 at the paper's 10 binary-search steps (~1 min here;
-                # the agreement attack from its 21 starts ~7 min)
+                # the ensemble-aware attacks on 200 points, CW-L2 at the paper's 10 binary-search steps; estimated from
+                # the single models' measured cost (BIM 300 points ~11 s, CW-L2 200 points 16-80 s on SVHN): CW-L2 on the
+                # five members ~5 min, the agreement attack from its 21 starts (11 PGD runs on five members) ~7 min
                 ensemble=dict(points=200, overrides={}),
                 diagnostics=dict(points=100, steps=20, spsa=dict(steps=10, samples=16), zoo_points=2),   # ≥ 100: a mean cosine's spread
                 # AutoAttack as APGD-CE + APGD-T at 100 iterations (FAB-T and Square's 5,000 queries do not fit here)

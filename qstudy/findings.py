@@ -6,8 +6,8 @@
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
            'MIN_SUCCESSES', 'CELLS_RULE', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX',
            'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers',
-           'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot',
-           'seed_counts', 'seed_spread', 'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim',
+           'kept_current', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare',
+           'fmt_boot', 'seed_counts', 'seed_spread', 'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim',
            'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain',
            'square_on_graph', 'survives_gap', 'regime_settings_order', 'regime_rises', 'regime_explains',
            'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative',
@@ -24,7 +24,7 @@ from . import store
 from .data import DataError
 from .metrics import wilson, fmt_acc, diff_ci, equivalent, exceeds, n_to_decide, paired_diff_ci, seeds_diff_ci, seeds_exceed
 from .paper import paper_attack, paper_accuracy, TABLE5, TABLE6
-from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES, Run
+from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES, Run, STAGE_VERSION
 
 # %% ../nbs/09a_findings.ipynb #f427e9f7
 SECTION_FILES = ('accuracy', 'robustness', 'transfer', 'gradients', 'ensemble', 'strongest', 'deployment', 'regime', 'masking')
@@ -109,6 +109,13 @@ def _plain(numbers):
         raise TypeError(f"findings cannot keep a {type(o).__name__}")
     return json.loads(json.dumps(numbers, default=scalar))
 
+def kept_current(nums):
+    "Whether kept numbers are this version's: a stored result's config names its stage's version, which the rules read in its shape."
+    c = nums.get('config') or {}
+    if 'kind' not in c: return True   # numbers findings itself assembled: their shape is its own
+    stage = dict(deployment='deploy').get(c['kind'], c['kind'])
+    return stage not in STAGE_VERSION or c.get('version') == STAGE_VERSION[stage]
+
 def load_sections(out_dir):
     "The numbers of every section one dataset's study ran ({section: dict}): from the run store `stages.json` names, else as kept beside the reports."
     st = store.load_json(Path(out_dir) / 'stages.json')
@@ -126,9 +133,10 @@ def load_sections(out_dir):
         except (store.NotInStore, DataError):
             # the store is gone (another machine), its data is not here, or it holds this version's computations not yet: the numbers the
             # section's page was drawn from, as findings kept them when it last read them live
-            if not kept_numbers(out_dir, s).exists():
+            nums = store.load_json(kept_numbers(out_dir, s)) if kept_numbers(out_dir, s).exists() else None
+            if nums is None or not kept_current(nums):
                 out['stale'][s] = True; continue
-            nums = store.load_json(kept_numbers(out_dir, s)); out['kept'].append(s)
+            out['kept'].append(s)
         out[s] = dict(nums, headline=st['headlines'][s])
     if not out['live'] + out['kept']:   # not one section: the whole dataset is not judged
         raise store.NotInStore(f"{Path(out_dir) / 'stages.json'}: no section in the run store it names "
