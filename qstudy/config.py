@@ -108,8 +108,8 @@ PROFILES = freeze({
                   ensemble=dict(points=40, overrides=SMOKE_ATTACKS['overrides']),
                   diagnostics=dict(points=8, steps=10, spsa=dict(steps=5, samples=16), zoo_points=3, eps_grid=(0.01, 0.03, 0.1)),
                   deployment=dict(square_points=10),
-                  regime=dict(models=('float', 'w1a1'), recipes=('qstudy', 'authors'), widths=(0.0625, 0.125), capped=((0.125, 1),),
-                              base=dict(epochs=2, lr_step=1, lr_decay=0.5), stats_points=360, points=20, cwl2_points=10),
+                  regime=dict(models=('float', 'w1a1'), recipes=('authors', 'qstudy'), widths=(0.0625, 0.125), capped=((0.125, 1),),
+                              items=('tf_sign',), base=dict(epochs=2, lr_step=1, lr_decay=0.5), stats_points=360, points=20, cwl2_points=10),
                   strongest=dict(points=12, overrides=dict(**{a: dict(steps=10, step_size=0.0075) for a in ('pgd_margin', 'pgd_njs', 'pgd_hns')},
                                                            apgd_dlr=dict(steps=10),
                                                            **{a: dict(version='apgd', iters=5) for a in ('autoattack', 'autoattack8')}))),
@@ -173,7 +173,10 @@ PROFILES = freeze({
                 # from width 1/8's measured epochs (CIFAR-10 26-29 s, SVHN subset ~3-9 s) x 4: CIFAR-10 float ~1.2 h,
                 # w1a1 ~2.6 h to the floor of 40 epochs; the SVHN subset a sixth of that. The attacks per model ~4 min
                 # at 1/8 (Square's 1,000 queries most of it), ~15 at 1/4
-                regime=dict(models=('float', 'w1a1'), recipes=('authors-folded', 'qstudy'), widths=(0.125, 0.25), capped=(),
+                # items: recipe switches taken out of the first recipe one at a time at the first width, to name the one
+                # a rise needs where the two recipes differ (w1a1's: tf_sign, last_plain, binary_init, keras_bn, own_seed;
+                # ~1.5 h a switch on CIFAR-10, a sixth on the SVHN subset): none until the grid shows a recipe effect
+                regime=dict(models=('float', 'w1a1'), recipes=('authors-folded', 'qstudy'), widths=(0.125, 0.25), capped=(), items=(),
                             base={}, stats_points=1000, points=300, cwl2_points=100)),
     # BinaryNet's schedule: 3e-3 x0.864 every 10 epochs reaches 2e-6 at 500; a plateau takes 20 epochs at this pace;
     # the recipe as the cpu profile's (without `folded`: see there)

@@ -539,10 +539,10 @@ def regime_explains(sec, ds):
     rising = [k for k, c in cells.items() if c['rise'] == 1]
     flat = [k for k, c in cells.items() if c['rise'] == -1]
     # what makes it: a recipe that rises where the other, at the same width, does not; a width that rises where a smaller one under the same recipe does not
-    by_recipe = [k for k in rising if any(j[1] == k[1] and j[0] != k[0] for j in flat)]
+    by_recipe = {k: [j[0] for j in flat if j[1] == k[1] and j[0] != k[0]] for k in rising}
     by_width = [k for k in rising if any(j[0] == k[0] and j[1] < k[1] for j in flat)]
-    made = '; '.join(x for x in ((f"the recipe makes it: {', '.join(map(_setting, by_recipe))} rise where the other recipe at that width does not"
-                                  if by_recipe else ''),
+    made = '; '.join(x for x in (('the recipe makes it: ' + ', '.join(f"{_setting(k)} rises where {', '.join(o)} at that width do{'es' if len(o) == 1 else ''} not"
+                                                                     for k, o in by_recipe.items() if o) if any(by_recipe.values()) else ''),
                                  (f"width makes it: {', '.join(map(_setting, by_width))} rise where a narrower model under that recipe does not"
                                   if by_width else '')) if x)
     if not rising:

@@ -23,11 +23,13 @@ def regime_settings(profile):
     return get_profile(profile)['regime']
 
 def regime_variants(profile):
-    "Every model of the section, recipe by width: dicts of recipe, width, model name and its training changes."
+    "Every model of the section, recipe by width, then the first recipe without each of its `items` at the first width: dicts of recipe, width, model name and its training changes."
     s = regime_settings(profile)
     cap = dict(s.get('capped', ()))   # width -> an epoch cap where the plateau rule does not fit
+    # one recipe item at a time taken out of the first recipe, at the first width only (the cheapest): which item a rise needs
+    grid = [(r, w) for r in s['recipes'] for w in s['widths']] + [(f"{s['recipes'][0]}-{i}", s['widths'][0]) for i in s.get('items', ())]
     return [dict(recipe=r, width=w, model=m, overrides=dict(s['base'], width=w, recipe=r, **({'epochs': cap[w]} if w in cap else {})))
-            for r in s['recipes'] for w in s['widths'] for m in s['models']]
+            for r, w in grid for m in s['models']]
 
 # %% ../nbs/07c_regime.ipynb #70f72f88
 REGIME_ATTACKS = ('fgsm', 'bim', 'cwl2', 'bim_margin', 'bim_hns', 'square', 'bpda')
