@@ -391,7 +391,7 @@ def read_shipped(f):
     if hashlib.sha256(data).hexdigest() != rec['weights_sha256']:
         raise ShippedMismatch(f"{w} does not match the checksum in {Path(f).name}; restore it (git checkout) or delete both")
     c = rec['config']
-    return unpack_state(build_model(c['name'], c['dataset'], c['width'], c['recipe']), from_bytes(data)).eval(), rec
+    return in_layout(unpack_state(build_model(c['name'], c['dataset'], c['width'], c['recipe']), from_bytes(data)), c).eval(), rec
 
 def install_shipped(f, cfg, dm, run_dir=None, device='cpu'):
     "Put the shipped model of record file `f` into the run store once its test accuracy matches the record; (model, record)."
@@ -419,7 +419,7 @@ def ship_model(record,          # the record of a model in the run store (a trai
     cfg = record['config']
     model, _ = load_trained(cfg, run_dir, 'cpu')
     data = to_bytes(pack_state(model))
-    back = unpack_state(build_model(cfg['name'], cfg['dataset'], cfg['width'], cfg['recipe']), from_bytes(data))
+    back = in_layout(unpack_state(build_model(cfg['name'], cfg['dataset'], cfg['width'], cfg['recipe']), from_bytes(data)), cfg)
     x = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         if not torch.equal(back.eval()(x), model(x)): raise RuntimeError(f"{cfg['name']}: the packed model computes other logits")
