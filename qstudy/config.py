@@ -170,9 +170,10 @@ PROFILES = freeze({
                 # qstudy's, at widths 1/8 and 1/4, each trained like the study's models (the plateau rule; width 1/8 under
                 # the study's recipe is the study's own model). Width 1/2 does not fit: an epoch is ~16x width 1/8's
                 # (CIFAR-10 w1a1: ~8 min, float ~7), an attack's forward-backward pass ~16x slower too. Cost at 1/4,
-                # from width 1/8's measured epochs (CIFAR-10 26-29 s, SVHN subset ~3-9 s) x 4: CIFAR-10 float ~1.2 h,
-                # w1a1 ~2.6 h to the floor of 40 epochs; the SVHN subset a sixth of that. The attacks per model ~4 min
-                # at 1/8 (Square's 1,000 queries most of it), ~15 at 1/4
+                # estimated from width 1/8's median epochs (CIFAR-10 26-29 s, SVHN subset ~3-9 s) x 4: CIFAR-10 ~70-80 min
+                # a model to the floor of 40 epochs (more where the plateau comes later), the SVHN subset ~15-45 min over
+                # its 70. The attacks per model ~4 min at 1/8 (Square's 1,000 queries most of it), ~15 at 1/4. In all
+                # (estimated): CIFAR-10 ~7 h, the SVHN subset ~3 h
                 # items: recipe switches taken out of the first recipe one at a time at the first width, to name the one
                 # a rise needs where the two recipes differ (w1a1's: tf_sign, last_plain, binary_init, keras_bn, own_seed;
                 # ~1.5 h a switch on CIFAR-10, a sixth on the SVHN subset): none until the grid shows a recipe effect
