@@ -176,7 +176,8 @@ PROFILES = freeze({
                 # (estimated): CIFAR-10 ~7 h, the SVHN subset ~3 h
                 # items: recipe switches taken out of the first recipe one at a time at the first width, to name the one
                 # a rise needs where the two recipes differ (w1a1's: tf_sign, last_plain, binary_init, keras_bn, own_seed;
-                # ~1.5 h a switch on CIFAR-10, a sixth on the SVHN subset): none until the grid shows a recipe effect
+                # ~45 min a switch on CIFAR-10 for w1a1 and float with their attacks, a third of it on the SVHN subset):
+                # none until the grid shows a recipe effect
                 regime=dict(models=('float', 'w1a1'), recipes=('authors-folded', 'qstudy'), widths=(0.125, 0.25), capped=(), items=(),
                             base={}, stats_points=1000, points=300, cwl2_points=100)),
     # BinaryNet's schedule: 3e-3 x0.864 every 10 epochs reaches 2e-6 at 500; a plateau takes 20 epochs at this pace;
