@@ -105,7 +105,8 @@ PROFILES = freeze({
                                               val_size=0.1, train_size=None, precision='32-true', channels_last=True,
                                               recipe='qstudy', patience=5, min_delta=0.005, smooth=1),
                   attacks=SMOKE_ATTACKS, transfer=dict(kappas=(5, 25)), gradients=dict(points=360),
-                  ensemble=dict(points=40, overrides=SMOKE_ATTACKS['overrides']),
+                  # the agreement attack at BIM's smoke budget: 11 PGD runs on five members (140 s at the paper's 100 steps)
+                  ensemble=dict(points=40, overrides=dict(SMOKE_ATTACKS['overrides'], agreement=dict(steps=20, step_size=0.0015))),
                   diagnostics=dict(points=8, steps=10, spsa=dict(steps=5, samples=16), zoo_points=3, eps_grid=(0.01, 0.03, 0.1)),
                   deployment=dict(square_points=10),
                   regime=dict(models=('float', 'w1a1'), recipes=('authors', 'qstudy'), widths=(0.0625, 0.125), capped=((0.125, 1),),
