@@ -9,11 +9,12 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'kept_current', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare',
            'fmt_boot', 'seed_counts', 'seed_spread', 'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim',
            'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain',
-           'square_on_graph', 'survives_gap', 'regime_settings_order', 'regime_rises', 'regime_explains',
-           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative',
-           'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci',
-           'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper',
-           'findings_table', 'write_findings', 'verdicts', 'changes', 'findings_html', 'answer']
+           'square_on_graph', 'survives_gap', 'regime_settings_order', 'regime_cells', 'regime_rises',
+           'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
+           'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells',
+           'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
+           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts', 'changes', 'findings_html',
+           'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -501,12 +502,16 @@ def regime_settings_order(rows):
 
 def _kn(d): return d['k'], d['n']
 
+def regime_cells(rows):
+    "{(recipe, width, model): row} of the regime's rows."
+    return {(r['recipe'], r['width'], r['model']): r for r in rows}
+
 RISE_ATTACKS = ('fgsm', 'bim')       # the paper's pattern: w1a1 keeps 0.66 under both where float keeps 0.12 / 0.01
 MASK_VIEWS = ('square', 'bpda')      # no gradient, a smooth one: the views that remove a rise that is masking
 
 def regime_rises(rows):
     "{(recipe, width): dict(fgsm=±1/0, bim=…, square=…, bpda=…, rise=±1/0)}: where w1a1 rises above float, attack by attack; rise: both FGSM and BIM."
-    at = {(r['recipe'], r['width'], r['model']): r for r in rows}
+    at = regime_cells(rows)
     out = {}
     for rec, ws in regime_settings_order(rows).items():
         for w in ws:
@@ -523,7 +528,7 @@ def regime_explains(sec, ds):
     "Beyond the paper: on converged models, which recipe or width makes w1a1's FGSM / BIM accuracy rise above float's, and whether Square or BPDA removes the rise."
     if m := _missing(sec, 'regime'): return m
     rows = sec['regime']['rows']
-    at = {(r['recipe'], r['width'], r['model']): r for r in rows}
+    at = regime_cells(rows)
     ev = []
     for (rec, w, m), b in at.items():
         if m != 'w1a1' or (f := at.get((rec, w, 'float'))) is None: continue
