@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['OPSET', 'CORTEX', 'UnsupportedLayer', 'weight_levels', 'folded_bn', 'Graph', 'export_onnx', 'integer_initializers',
            'uint8_pixels', 'from_uint8', 'OnnxModel', 'model_footprint', 'graph_footprint', 'footprint',
-           'DeployedGraph', 'deployed_graph', 'agreement', 'DeploymentResult', 'deployment_config', 'stored_sets',
-           'deployment_rows', 'deployment_result']
+           'DeployedGraph', 'deployed_graph', 'agreement', 'AgreementRow', 'ReplayRow', 'SquareRow', 'FootprintRow',
+           'DeploymentResult', 'deployment_config', 'stored_sets', 'deployment_rows', 'deployment_result']
 
 # %% ../nbs/07b_deploy.ipynb #ef59f7a5
 import math
@@ -180,7 +180,7 @@ def model_footprint(model,                  # any nn.Module returning logits
         for h in hooks: h.remove()
         model.train(was)
     ram = max(a + b for a, b in zip(sizes, sizes[1:])) if len(sizes) > 1 else sizes[0]
-    return dict(weight_bytes=int(flash), activation_bytes=int(ram), **{k: flash <= f and ram <= r for k, (f, r) in CORTEX.items()})
+    return dict(weight_bytes=int(flash), activation_bytes=int(ram), fits={k: flash <= f and ram <= r for k, (f, r) in CORTEX.items()})
 
 def graph_footprint(graph):
     "Weight bytes of an ONNX graph (file or bytes): its initializers at their stored types; activations are not read from it."
@@ -236,12 +236,54 @@ def agreement(model, graph, x, y, batch=500):
 
 # %% ../nbs/07b_deploy.ipynb #27fae263
 @dataclass
+class AgreementRow(store.Schema):
+    "A model and its graph on the whole test set: top-1 agreement, logit differences, each one's accuracy."
+    model: str
+    graph_bytes: int
+    integers: dict         # what the graph stores as integers
+    n: int
+    agree: int
+    max_logit_diff: float
+    median_logit_diff: float   # of each point's largest logit difference
+    acc_pytorch: float
+    acc_deployed: float
+    acc_uint8: float       # the graph fed the image rounded to uint8 pixels
+
+@dataclass
+class ReplayRow(store.Schema):
+    "A source's stored adversarial set replayed on a target in one setting (PyTorch, the graph, the graph on uint8 pixels)."
+    target: str
+    source: str
+    attack: str
+    setting: str
+    n: int
+    k: int                 # points still right
+
+@dataclass
+class SquareRow(store.Schema):
+    "Square on one model, run on PyTorch or on the graph itself, counted in one setting."
+    model: str
+    attack: str            # 'square on PyTorch' or 'square on the graph'
+    setting: str
+    n: int
+    k: int
+
+@dataclass
+class FootprintRow(store.Schema):
+    "One model's memory at one width, and which microcontroller budgets it fits."
+    model: str
+    width: float
+    weight_bytes: int
+    activation_bytes: int
+    fits: dict             # {budget in `CORTEX`: whether both memories fit it}
+
+@dataclass
 class DeploymentResult(store.Schema):
     "The stored measurements across the implementation gap: agreement, replayed sets, Square on the graph, footprints."
-    agreement: list
-    replay: list
-    square: list
-    footprint: list
+    agreement: list = store.rows_of(AgreementRow)
+    replay: list = store.rows_of(ReplayRow)
+    square: list = store.rows_of(SquareRow)
+    footprint: list = store.rows_of(FootprintRow)
 
 def deployment_config(run, models):
     "The config of `run`'s stored deployment result: the models, and every adversarial set it replays."
@@ -268,13 +310,13 @@ def deployment_rows(run, target, sets):
     model, _ = train_model(run, target, progress=False, device='cpu')
     graph, grec = deployed_graph(run, target)
     x_all, y_all = load(run.dataset, 'test')
-    agree = dict(model=target, graph_bytes=grec['bytes'], integers=grec['integers'], **agreement(model, graph, x_all, y_all))
+    agree = AgreementRow(model=target, graph_bytes=grec['bytes'], integers=grec['integers'], **agreement(model, graph, x_all, y_all))
     settings, replay = _settings(model, graph), []
     keys = list(sets)   # every set in one batch per setting, then counted per set
     xs, ys = torch.cat([sets[k][0] for k in keys]), torch.cat([sets[k][1] for k in keys])
     for setting, f in settings.items():
         right = (predict(f, xs) == ys).split([len(sets[k][1]) for k in keys])
-        replay += [dict(target=target, source=s, attack=a, setting=setting, n=len(r), k=int(r.sum())) for (s, a), r in zip(keys, right)]
+        replay += [ReplayRow(target=target, source=s, attack=a, setting=setting, n=len(r), k=int(r.sum())) for (s, a), r in zip(keys, right)]
     # Square against the graph itself, on the first of the points Square attacked on PyTorch (same model, n and seed)
     from qstudy.config import profile as get_profile
     sq = stored_adversarial(run, target, 'square')
@@ -283,9 +325,9 @@ def deployment_rows(run, target, sets):
     dep = settings['deployed']
     x, y, sq_pred = sq['x'][:k], sq['y'][:k], sq['pred_adv'][:k]
     x_adv = torch.cat([r.x_adv for r in attack_chunks('square', dep, x, y, batch, seed, params)])
-    square = [dict(model=target, attack='square on PyTorch', setting='pytorch', n=len(y), k=int((sq_pred == y).sum())),
-              dict(model=target, attack='square on the graph', setting='deployed', n=len(y), k=int((predict(dep, x_adv) == y).sum())),
-              dict(model=target, attack='square on the graph', setting='deployed uint8', n=len(y),
+    square = [SquareRow(model=target, attack='square on PyTorch', setting='pytorch', n=len(y), k=int((sq_pred == y).sum())),
+              SquareRow(model=target, attack='square on the graph', setting='deployed', n=len(y), k=int((predict(dep, x_adv) == y).sum())),
+              SquareRow(model=target, attack='square on the graph', setting='deployed uint8', n=len(y),
                    k=int((predict(settings['deployed uint8'], x_adv) == y).sum()))]
     return agree, replay, square
 
@@ -303,7 +345,7 @@ def deployment_result(run, models=None, compute=True):
         for m in models:
             a, r, s = deployment_rows(run, m, sets)
             out.agreement.append(a); out.replay.extend(r); out.square.extend(s)
-        out.footprint = [footprint(m, ds, w) for w in sorted({width, 0.125, 1.0}) for m in models]
+        out.footprint = [FootprintRow(**footprint(m, ds, w)) for w in sorted({width, 0.125, 1.0}) for m in models]
         return out
     return store.stored_result(run.run_dir, 'results', cfg, 'deployment', measure, compute,
                                make=f"qstudy study --profile {run.profile} --dataset {run.dataset} --sections deployment",

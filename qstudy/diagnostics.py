@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['EPS_GRID', 'BETAS', 'VERDICT_KINDS', 'ZOO_BINS', 'Diagnosis', 'Scaled', 'success', 'diag_bim', 'row',
            'forward_checks', 'gradient_checks', 'epsilon_curves', 'outcome_checks', 'diagnose', 'zoo_estimates',
-           'DiagnosisResult', 'diagnosis_result']
+           'Check', 'EpsPoint', 'DiagnosisResult', 'diagnosis_result']
 
 # %% ../nbs/07_diagnostics.ipynb #98cf019b
 import math
@@ -162,14 +162,31 @@ ZOO_BINS = np.linspace(-8, 6, 57)  # log10 |estimate|: from float32 noise to a j
 from . import store
 
 @dataclass
+class Check(store.Schema):
+    "One check of a diagnosis (a row of `Diagnosis.checks`)."
+    check: str
+    value: float
+    flagged: bool
+    reason: str            # what flags it, or what it measures
+    kind: str              # which question it bears on ('gradient', 'outcome', …)
+
+@dataclass
+class EpsPoint(store.Schema):
+    "One point of the success-against-ε curves (a row of `Diagnosis.curves`)."
+    attack: str
+    eps: float
+    success: float
+    n: int
+
+@dataclass
 class DiagnosisResult(store.Schema):
     "The stored diagnosis of one model: its verdict and why, every check, the ε curves and the ZOO estimates' summary."
     model_name: str
     n: int                 # points diagnosed
     masked: bool
     reasons: list
-    checks: list           # `Diagnosis.checks` as records
-    curves: list           # `Diagnosis.curves` as records
+    checks: list = store.rows_of(Check)      # `Diagnosis.checks` as records
+    curves: list = store.rows_of(EpsPoint)   # `Diagnosis.curves` as records
     zoo: dict              # `zoo_estimates` without the values: shares, points, histogram of log10 |estimate|
 
 def diagnosis_result(run, model_name, n=None, zoo_overrides=None, compute=True):

@@ -7,7 +7,7 @@ __all__ = ['PAPER_M', 'TABLE7_ATTACKS', 'PAPER_PR', 'ADAPTIVE', 'WARM_STARTS', '
            'defense_accuracy', 'agreement', 'versus_singles', 'versus_refusing', 'default_m', 'rule_m',
            'member_predictions', 'source_examples', 'ensemble_tables', 'MeanLogits', 'MthSupport', 'filter_fooled',
            'strongest_agreement', 'adaptive_config', 'EnsembleSet', 'ensemble_adversarial', 'adaptive_rows',
-           'EnsembleResult', 'ensemble_result']
+           'Table5Row', 'Table6Row', 'Table7Row', 'CurveRow', 'AdaptiveRow', 'EnsembleResult', 'ensemble_result']
 
 # %% ../nbs/08_ensemble.ipynb #0390f76a
 import time
@@ -302,14 +302,83 @@ def adaptive_rows(run, members=ENSEMBLE, attacks=tuple(ADAPTIVE), m=None, n=None
 
 # %% ../nbs/08_ensemble.ipynb #675d305a
 @dataclass
-class EnsembleResult(store.Schema):
-    "The stored ensemble section: m, Tables 5-7, the PR / d_acc curves and the ensemble-aware attacks' rows (lists of records)."
+class Table5Row(store.Schema):
+    "Table 5, one source member: how often the other members agree with it, on clean points it gets right / wrong and on its own adversarial examples."
+    source: str
+    correct: float         # share of the others agreeing where the source is right
+    n_correct: int
+    misclassified: float   # … where it is wrong
+    n_misclassified: int
+    successful: float      # … on its adversarial examples that fool it
+    n_successful: int
+    unsuccessful: float    # … on those that do not
+    n_unsuccessful: int
+
+@dataclass
+class Table6Row(store.Schema):
+    "Table 6: the filter on the clean test set at m."
     m: int
-    adaptive: list
-    table5: list
-    table6: list
-    table7: list
-    curves: list
+    rule_m: int            # the m the paper's rule picks on these members
+    pr: float              # prediction rate: share of points the filter answers
+    n: int
+    accuracy: float        # on the points it answers
+    n_valid: int
+    lo: float              # Wilson 95 % interval of the accuracy
+    hi: float
+
+@dataclass
+class Table7Row(store.Schema):
+    "Table 7, one source member's examples against the filter, beside the best other single member and the best refusing one."
+    attack: str
+    source: str
+    pr: float
+    d_acc: float           # defense accuracy: share not answered wrongly
+    n: int
+    kappa: float           # CW-L2's confidence (None for the others)
+    k_defended: int
+    best_single: str       # the other member right most often on these examples
+    k_single: int
+    only_filter: int       # discordant pairs: defended by the filter only, by the single member only
+    only_single: int
+    refusing_single: str   # the other member that, refusing by confidence as much as the filter, keeps most
+    k_refusing: int
+    refusing_pr: float
+    only_filter_r: int
+    only_refusing: int
+
+@dataclass
+class CurveRow(store.Schema):
+    "One point of the PR / d_acc curves over m: on clean data (accuracy) or one attack's pooled examples (d_acc)."
+    m: int
+    data: str              # 'clean' or an attack
+    pr: float
+    d_acc: float           # nan on clean data
+    accuracy: float        # nan on attacks
+    n: int
+
+@dataclass
+class AdaptiveRow(store.Schema):
+    "The filter against one ensemble-aware attack, beside transfer's best on the same points."
+    attack: str
+    m: int
+    pr: float
+    d_acc: float
+    n: int
+    mean_l2: float         # of all examples sent
+    seconds: float
+    transfer_d_acc: float = float('nan')   # the agreement attack: what the best single member's examples left (nan for the others)
+    transfer_best: str = ''                # which member that was
+    won: dict = None                       # {candidate: points it was the first to fool}
+
+@dataclass
+class EnsembleResult(store.Schema):
+    "The stored ensemble section: m, Tables 5-7, the PR / d_acc curves and the ensemble-aware attacks' rows."
+    m: int
+    adaptive: list = store.rows_of(AdaptiveRow)
+    table5: list = store.rows_of(Table5Row)
+    table6: list = store.rows_of(Table6Row)
+    table7: list = store.rows_of(Table7Row)
+    curves: list = store.rows_of(CurveRow)
 
 def ensemble_result(run, members=ENSEMBLE, attacks=TABLE7_ATTACKS, m=None, kappas=None, n=None, adaptive_n=None,
                     attack_overrides=None, compute=True):

@@ -21,7 +21,7 @@ from .diagnostics import gradient_checks
 from .deploy import OnnxModel, uint8_pixels, from_uint8, model_footprint, graph_footprint
 
 # %% ../nbs/07d_evaluate.ipynb #ad1fa5ea
-SCHEMA = 'qstudy.evaluation/1'
+SCHEMA = 'qstudy.evaluation/2'   # 2: the footprint's microcontroller budgets under `fits`
 PLAIN = ('fgsm', 'bim', 'pgd_margin')   # the plain gradient attacks: what a gradient-only evaluation would have said
 
 def budget_attacks(budget: str,   # 'quick' or 'paper'

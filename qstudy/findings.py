@@ -6,15 +6,15 @@
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
            'MIN_SUCCESSES', 'CELLS_RULE', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX',
            'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers',
-           'kept_current', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare',
-           'fmt_boot', 'seed_counts', 'seed_spread', 'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim',
-           'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain',
-           'square_on_graph', 'survives_gap', 'regime_settings_order', 'regime_cells', 'regime_rises',
-           'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
-           'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells',
-           'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
-           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts', 'changes', 'findings_html',
-           'answer']
+           'result_schemas', 'kept_current', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated',
+           'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread', 'weight_only', 'binary_resists',
+           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
+           'masked_where_gain', 'square_on_graph', 'survives_gap', 'regime_settings_order', 'regime_cells',
+           'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
+           'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
+           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
+           'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts',
+           'changes', 'findings_html', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -110,12 +110,23 @@ def _plain(numbers):
         raise TypeError(f"findings cannot keep a {type(o).__name__}")
     return json.loads(json.dumps(numbers, default=scalar))
 
+def result_schemas():
+    "{stored result kind: its schema}: the kept numbers of a section that are a stored result are read through it."
+    from qstudy.ensemble import EnsembleResult
+    from qstudy.deploy import DeploymentResult
+    from qstudy.regime import RegimeResult
+    from qstudy.strongest import StrongestResult
+    return dict(ensemble=EnsembleResult, deployment=DeploymentResult, regime=RegimeResult, strongest=StrongestResult)
+
 def kept_current(nums):
-    "Whether kept numbers are this version's: a stored result's config names its stage's version, which the rules read in its shape."
+    "Whether kept numbers are this version's: a stored result's config names its stage's version, and its schema reads every row."
     c = nums.get('config') or {}
     if 'kind' not in c: return True   # numbers findings itself assembled: their shape is its own
     stage = dict(deployment='deploy').get(c['kind'], c['kind'])
-    return stage not in STAGE_VERSION or c.get('version') == STAGE_VERSION[stage]
+    if stage in STAGE_VERSION and c.get('version') != STAGE_VERSION[stage]: return False
+    try: result_schemas()[c['kind']].read(nums) if c['kind'] in result_schemas() else None
+    except store.StaleRecord: return False   # the same version number, another shape: a store of an unreleased version
+    return True
 
 def load_sections(out_dir):
     "The numbers of every section one dataset's study ran ({section: dict}): from the run store `stages.json` names, else as kept beside the reports."
@@ -516,7 +527,9 @@ def regime_rises(rows):
     for rec, ws in regime_settings_order(rows).items():
         for w in ws:
             b, f = at.get((rec, w, 'w1a1')), at.get((rec, w, 'float'))
-            if b is None or f is None or min(b[a]['n'] for a in RISE_ATTACKS + MASK_VIEWS) < MIN_N: continue
+            if b is None or f is None: continue
+            b, f = b['attacks'], f['attacks']
+            if min(b[a]['n'] for a in RISE_ATTACKS + MASK_VIEWS) < MIN_N: continue
             c = {a: exceeds(_kn(b[a]), _kn(f[a]), FAR) for a in RISE_ATTACKS + MASK_VIEWS if a in b and a in f}
             c['rise'] = 1 if all(c[a] == 1 for a in RISE_ATTACKS) else -1 if any(c[a] == -1 for a in RISE_ATTACKS) else 0
             out[rec, w] = c
@@ -533,7 +546,8 @@ def regime_explains(sec, ds):
     for (rec, w, m), b in at.items():
         if m != 'w1a1' or (f := at.get((rec, w, 'float'))) is None: continue
         ev.append(f"{rec} at width {w:g}: w1a1 / float clean {b['acc']:.2f} / {f['acc']:.2f}; " + ', '.join(
-            f"{a} {fmt_acc(*_kn(b[a]))} / {f[a]['acc']:.2f}" for a in RISE_ATTACKS + MASK_VIEWS if a in b and a in f)
+            f"{a} {fmt_acc(*_kn(b['attacks'][a]))} / {f['attacks'][a]['acc']:.2f}" for a in RISE_ATTACKS + MASK_VIEWS
+            if a in b['attacks'] and a in f['attacks'])
             + f"; w1a1's median margin {b['margin_q'][1]:.1f}, zero CE gradient {b['k_zero_ce']}/{b['n_stats']}")
     ev = '; '.join(ev) or '–'
     cells = regime_rises(rows)

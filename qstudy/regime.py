@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['REGIME_ATTACKS', 'regime_settings', 'regime_variants', 'regime_attacks', 'logit_stats', 'variant_run', 'run_regime',
-           'regime_config', 'regime_row', 'RegimeResult', 'regime_result']
+           'regime_config', 'AttackCell', 'RegimeRow', 'regime_row', 'RegimeResult', 'regime_result']
 
 # %% ../nbs/07c_regime.ipynb #931dab27
 import torch
@@ -98,29 +98,58 @@ def regime_config(run):
 def _quantiles(t, qs=(0.1, 0.5, 0.9)):
     return [float(t.quantile(q)) for q in qs] if len(t) else [float('nan')] * len(qs)
 
+from dataclasses import dataclass
+
+@dataclass
+class AttackCell(store.Schema):
+    "One attack on one variant: points still right of those attacked, with the Wilson 95 % interval."
+    k: int
+    n: int
+    acc: float
+    lo: float
+    hi: float
+    seconds_per_point: float
+
+@dataclass
+class RegimeRow(store.Schema):
+    "One variant (recipe, width, model): how it trained, its logit statistics, and each attack of `REGIME_ATTACKS`."
+    recipe: str
+    width: float
+    model: str
+    epochs: int
+    best_epoch: int
+    stopped: str           # 'plateau' or 'cap'
+    acc: float             # clean, on the whole test split
+    n_test: int
+    n_stats: int           # points the logit statistics read
+    k_zero_ce: int         # of those: the cross-entropy's input gradient exactly zero
+    k_zero_margin: int     # … the margin's
+    k_over17: int          # margin above 17: float32's softmax saturates, the CE gradient underflows
+    margin_q: list         # margin quantiles 0.1, 0.5, 0.9
+    top_q: list            # the largest logit's
+    margins: list          # every margin, rounded
+    train_seconds: float
+    attacks: dict = store.rows_of(AttackCell)   # attack name -> its cell
+
 def regime_row(run, v, x, y):
     "One variant's measurements: clean accuracy, logit statistics and every attack's accuracy with its interval."
     model, mrec = train_model(variant_run(run, v), v['model'], progress=False)
     st = logit_stats(model, x, y)
-    n = len(st['margin'])
-    row = dict(recipe=v['recipe'], width=v['width'], model=v['model'], epochs=mrec['epochs'], best_epoch=mrec['best_epoch'],
-               stopped=mrec['stopped'], acc=mrec['accuracy'], n_test=mrec['n_test'], n_stats=n,
-               k_zero_ce=int(st['zero_ce'].sum()), k_zero_margin=int(st['zero_margin'].sum()),
-               k_over17=int((st['margin'] > 17).sum()), margin_q=_quantiles(st['margin']), top_q=_quantiles(st['top']),
-               margins=[round(float(m), 3) for m in st['margin']], train_seconds=mrec['train_seconds'])
+    cells = {}
     for name, e in _sets(run, v, craft=False).items():
         k, na = int((e['pred_adv'] == e['y']).sum()), len(e['y'])
         lo, hi = wilson(k, na)
-        row[name] = dict(k=k, n=na, acc=k / na if na else float('nan'), lo=lo, hi=hi,
-                         seconds_per_point=e['record']['seconds_per_point'])
-    return row
-
-from dataclasses import dataclass
+        cells[name] = AttackCell(k=k, n=na, acc=k / na if na else float('nan'), lo=lo, hi=hi, seconds_per_point=e['record']['seconds_per_point'])
+    return RegimeRow(recipe=v['recipe'], width=v['width'], model=v['model'], epochs=mrec['epochs'], best_epoch=mrec['best_epoch'],
+                     stopped=mrec['stopped'], acc=mrec['accuracy'], n_test=mrec['n_test'], n_stats=len(st['margin']),
+                     k_zero_ce=int(st['zero_ce'].sum()), k_zero_margin=int(st['zero_margin'].sum()),
+                     k_over17=int((st['margin'] > 17).sum()), margin_q=_quantiles(st['margin']), top_q=_quantiles(st['top']),
+                     margins=[round(float(m), 3) for m in st['margin']], train_seconds=mrec['train_seconds'], attacks=cells)
 
 @dataclass
 class RegimeResult(store.Schema):
     "The stored regime section: one row per variant (clean accuracy, logit statistics, each attack), its settings and attacks."
-    rows: list
+    rows: list = store.rows_of(RegimeRow)
     settings: dict
     attacks: dict          # name -> the registered attack, its changes and points
     params: dict           # name -> the full parameters it ran with

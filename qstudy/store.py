@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['META', 'atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors', 'sha256', 'runs_root',
            'artifact_dir', 'find_artifact', 'begin_stage', 'stage_cost', 'save_artifact', 'load_artifact',
-           'list_artifacts', 'NotInStore', 'StaleRecord', 'Schema', 'stored_result', 'StoreLocked', 'run_lock']
+           'list_artifacts', 'NotInStore', 'StaleRecord', 'rows_of', 'Schema', 'stored_result', 'StoreLocked',
+           'run_lock']
 
 # %% ../nbs/00a_store.ipynb #35f2be8b
 import hashlib, json, os, sys, tempfile, fcntl, time, contextlib
@@ -36,8 +37,10 @@ def atomic_write(path,          # final file name
 def save_json(obj, path,
               sort_keys=True):  # False keeps the dicts' own order (where the order carries meaning)
     "Write `obj` as indented JSON, atomically."
+    # a stored result's rows are written as their records (str would write a row's repr)
+    plain = lambda o: o.record() if isinstance(o, Schema) else str(o)
     def w(p):
-        with open(p, 'w') as f: json.dump(obj, f, indent=1, sort_keys=sort_keys, default=str)
+        with open(p, 'w') as f: json.dump(obj, f, indent=1, sort_keys=sort_keys, default=plain)
     return atomic_write(path, w)
 
 def load_json(path):
@@ -151,9 +154,19 @@ class StaleRecord(NotInStore):
     "A stored record without the fields of its schema: written by another version of qstudy under the same stage version."
 
 from collections.abc import Mapping
-from dataclasses import fields, MISSING
+from dataclasses import fields, field, MISSING
 
 META = ('config', 'hash', 'saved_at', 'compute_seconds', 'tensors_sha256')   # what the store adds to every record
+
+def rows_of(schema):   # a Schema subclass
+    "A field holding `schema` rows (a list of them, or a dict of them by name): checked where written, read back as `schema` values."
+    return field(metadata=dict(rows=schema))
+
+def _rows(f, value, each):
+    "Apply `each` to every row of field `f`'s value (a list or a dict of rows); other fields as they are."
+    if (s := f.metadata.get('rows')) is None or value is None: return value
+    if isinstance(value, Mapping) and not isinstance(value, Schema): return {k: each(s, v, f"{f.name}[{k!r}]") for k, v in value.items()}
+    return [each(s, v, f"{f.name}[{i}]") for i, v in enumerate(value)]
 
 class Schema(Mapping):
     "Base of a stored result's dataclass: the fields its producer must fill and its readers read, declared once."
@@ -161,17 +174,30 @@ class Schema(Mapping):
     def field_names(cls): return tuple(f.name for f in fields(cls))   # (a field may not take a name of Schema's own)
     @classmethod
     def read(cls, rec, where=''):
-        "The schema's value of a stored record (the store's own fields in `.meta`); StaleRecord when a field without a default is missing."
+        "The schema's value of a stored record (the store's own fields in `.meta`, rows as their schemas); StaleRecord when a field without a default is missing."
+        where = where or cls.__name__
         missing = [f.name for f in fields(cls) if f.name not in rec and f.default is MISSING and f.default_factory is MISSING]
         if missing:
-            raise StaleRecord(f"{where or cls.__name__}: the stored record lacks {', '.join(missing)} of {cls.__name__}: written by "
+            raise StaleRecord(f"{where}: the stored record lacks {', '.join(missing)} of {cls.__name__}: written by "
                               "another version of qstudy under the same stage version; compute it again in a new run store")
-        obj = cls(**{n: rec[n] for n in cls.field_names() if n in rec})
+        obj = cls(**{f.name: _rows(f, rec[f.name], lambda s, v, w: s.read(v, f"{where}.{w}")) for f in fields(cls) if f.name in rec})
         object.__setattr__(obj, 'meta', {k: rec[k] for k in META if k in rec})
         return obj
+    @classmethod
+    def of(cls, row, where=''):
+        "`row` as this schema: itself, or a dict of exactly its fields (a producer's key it does not declare, or a field left out, fails here)."
+        if isinstance(row, cls): return row
+        names = set(cls.field_names())
+        need = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        if not isinstance(row, Mapping) or set(row) - names or need - set(row):
+            extra, lack = (sorted(set(row) - names), sorted(need - set(row))) if isinstance(row, Mapping) else ([], [])
+            raise TypeError(f"{where or cls.__name__}: a {type(row).__name__} is not a {cls.__name__} row"
+                            + (f"; undeclared {', '.join(map(str, extra))}" if extra else '') + (f"; lacks {', '.join(lack)}" if lack else ''))
+        return cls(**row)
     def record(self):
-        "The JSON-able fields the store writes."
-        return {n: getattr(self, n) for n in self.field_names()}
+        "The JSON-able fields the store writes (rows as their records); an optional field left at None is left out, as it was measured."
+        return {f.name: _rows(f, getattr(self, f.name), lambda s, v, w: s.of(v, f"{type(self).__name__}.{w}").record())
+                for f in fields(self) if not (getattr(self, f.name) is None and f.default is None)}
     # a Mapping over the fields and the store's own, for the readers that index a record by name
     def __getitem__(self, k): return getattr(self, k) if k in self.field_names() else getattr(self, 'meta', {})[k]
     def __iter__(self): return iter(self.field_names() + tuple(getattr(self, 'meta', {})))

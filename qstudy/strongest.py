@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['STRONGEST_RUNS', 'STRONGEST', 'AT_PAPER_EPS', 'PAPER_BOUNDED', 'strongest_run', 'strongest_settings',
-           'strongest_examples', 'strongest_config', 'duel', 'strongest_rows', 'StrongestResult', 'strongest_result']
+           'strongest_examples', 'StrongestRow', 'Duel', 'strongest_config', 'duel', 'strongest_rows',
+           'StrongestResult', 'strongest_result']
 
 # %% ../nbs/07a_strongest.ipynb #baef16c2
 import torch
@@ -40,9 +41,41 @@ def strongest_examples(run, model_name, progress=None):
             for l in STRONGEST}
 
 # %% ../nbs/07a_strongest.ipynb #e727c0c7
+from dataclasses import dataclass
+
+@dataclass
+class StrongestRow(store.Schema):
+    "One model under one strongest attack (or the worst case over them, or the best of the paper's attacks)."
+    model: str
+    attack: str            # a strongest run ('apgd_dlr@own'), 'worst case' or "paper's best"
+    k: int                 # points still right
+    n: int
+    acc: float
+    lo: float              # Wilson 95 % interval
+    hi: float
+    eps: float
+    same_points: bool      # on the model's one set of strongest points (the paper's best: on its own points)
+    flags: list            # what the attack itself warned of
+    seconds_per_point: float = None       # an attack's own cost (none for the worst case or the paper's best)
+    evaluations_per_point: float = None
+    backward: str = None                  # whose gradient it followed
+    paper_attack: str = None              # the paper's best: which attack it was
+
+@dataclass
+class Duel(store.Schema):
+    "Which backward pass won one attack on one model."
+    model: str
+    attack: str
+    n: int
+    own: float             # success rate through the model's own (straight-through) gradient
+    shadow: float          # through the BPDA shadow
+    only_own: int          # points only the own gradient broke
+    only_shadow: int
+    won: str               # 'own', 'shadow' or 'tie'
+
 def _row(model, attack, k, n, **extra):
     lo, hi = wilson(k, n)
-    return dict(model=model, attack=attack, k=int(k), n=int(n), acc=k / n if n else float('nan'), lo=lo, hi=hi, **extra)
+    return StrongestRow(model=model, attack=attack, k=int(k), n=int(n), acc=k / n if n else float('nan'), lo=lo, hi=hi, **extra)
 
 def strongest_config(run, models):
     "The config of `run`'s stored strongest evaluation: the hashes of every adversarial set it reads."
@@ -57,7 +90,7 @@ def strongest_config(run, models):
 def duel(model_name, attack, own, shadow):
     "Which backward pass won one attack on one model: each one's accuracy and the points only it broke."
     only_own, only_shadow = int((own & ~shadow).sum()), int((shadow & ~own).sum())
-    return dict(model=model_name, attack=attack, n=len(own), own=float((~own).float().mean()), shadow=float((~shadow).float().mean()),
+    return Duel(model=model_name, attack=attack, n=len(own), own=float((~own).float().mean()), shadow=float((~shadow).float().mean()),
                 only_own=only_own, only_shadow=only_shadow,
                 won='own' if only_own > only_shadow else 'shadow' if only_shadow > only_own else 'tie')
 
@@ -83,13 +116,11 @@ def strongest_rows(run, model_name, duels=None):
                      flags=[], paper_attack=best['attack']))
     return rows
 
-from dataclasses import dataclass
-
 @dataclass
 class StrongestResult(store.Schema):
     "The stored strongest evaluation: per model each strongest attack, the worst case and the paper's best; the backward passes' duels."
-    rows: list
-    duels: list
+    rows: list = store.rows_of(StrongestRow)
+    duels: list = store.rows_of(Duel)
     points: int            # points per model, the same for every strongest attack
     overrides: dict        # the profile's changes to those attacks
 

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['FILL_UNINITIALIZED', 'SHIPPED_TOLERANCE', 'KEEP', 'train_layout', 'in_layout', 'LitModel', 'predict', 'git_commit',
            'versions', 'train_settings', 'resolve_precision', 'model_config', 'train_seed', 'load_trained',
-           'trainer_settings', 'deterministic_training', 'barrier', 'Curve', 'min_epochs', 'plateau', 'ran_on',
+           'trainer_settings', 'deterministic_training', 'barrier', 'Curve', 'min_epochs', 'plateau', 'ran_on', 'Epoch',
            'ModelRecord', 'train_model', 'model_record', 'stored_predictions', 'profile_dataset', 'data_tag',
            'ShippedMismatch', 'shipped_root', 'shipped_records', 'shipped_file', 'read_shipped', 'install_shipped',
            'ship_model', 'shipped_model']
@@ -259,6 +259,18 @@ def ran_on(device, precision):
 from dataclasses import dataclass
 
 @dataclass
+class Epoch(store.Schema):
+    "One epoch of a learning curve, as `Curve` records it (the validation columns where the run has a validation split)."
+    epoch: int
+    seconds: float
+    lr: float
+    train_loss: float
+    train_acc: float
+    val_loss: float = None
+    val_acc: float = None
+    val_acc_smooth: float = None   # the plateau rule's mean of the last validation accuracies
+
+@dataclass
 class ModelRecord(store.Schema):
     "The stored record of a trained (or shipped, then checked here) model; its weights and test predictions are the artifact's tensors."
     name: str
@@ -273,7 +285,7 @@ class ModelRecord(store.Schema):
     epochs: int
     best_epoch: int        # the epoch whose weights it keeps
     stopped: str           # 'plateau' or 'cap'
-    curve: list            # one row per epoch: losses, accuracies, learning rate, seconds
+    curve: list = store.rows_of(Epoch)   # one row per epoch: losses, accuracies, learning rate, seconds
     val_acc: float
     data_note: str
     official_data: bool
