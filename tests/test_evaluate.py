@@ -160,3 +160,14 @@ def test_command_bad_input_is_one_line_and_exit_2(tmp_path, args, says):
     if says is None: assert r.returncode == 1 and 'RuntimeError: no' in r.stderr; return
     assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[-1500:]
     assert not (tmp_path / 'o' / 'evaluation.json').exists()
+
+
+@pytest.mark.slow
+def test_side_by_side_example_runs(tmp_path):
+    "The README's example (examples/side_by_side.py) runs as written: both evaluations, each written as JSON."
+    pytest.importorskip('brevitas.nn')
+    evs = side_by_side.main(n=16, eps=EPS, out=tmp_path / 'out', runs=tmp_path / 'runs')
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['brevitas_w2a2.json', 'qstudy_w1a1.json']
+    for e in evs.values():
+        d = e.to_dict()
+        assert d['schema'] == SCHEMA and d['worst_case']['n'] == 16 and d['reference'] is not None
