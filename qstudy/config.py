@@ -371,7 +371,8 @@ def recipe_name(recipe='qstudy'):
 # ensemble 3: the agreement attack also starts from each member's FGSM / BIM example, judged by the filter itself
 # regime 2: converged models, recipe x width (no fixed budget, no length axis), Square and BPDA beside the gradient attacks
 # deploy 2, regime 3: rows with schemas — a footprint's budgets under `fits`, a regime row's attacks under `attacks`
-STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=2, ensemble=3,
+# diagnostics 3: the STE / finite-difference cosine on the margin (cross-entropy's rounding noise made smooth models read masked)
+STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=3, ensemble=3,
                             strongest=2, deploy=2, regime=3))
 
 def package_dir() -> Path:
