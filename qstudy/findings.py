@@ -337,6 +337,12 @@ def zoo_fails(sec, ds):
     return ev, 'cannot tell', f"the difference's interval reaches across {FAR} (ZOO ran on {q[0]['n']} points per model)"
 
 # %% ../nbs/09a_findings.ipynb #a483c47c
+def _to_decide(pairs):   # [(a, b)]: (k, n) each, a judged to lie above b by more than MARGIN
+    "The sample size that would decide undecided orderings, as a clause: the largest over `pairs`, or that none would."
+    need = [n_to_decide(a, b, MARGIN, rule=exceeds) for a, b in pairs]
+    if None in need: return "; no sample size decides a difference this close to the margin"
+    return f"; about {max(need):,} points each would decide {'it' if len(need) == 1 else 'them'}"
+
 def _ordered(sec, ds, a, b, want):
     "(evidence, verdict, reason): does the adversarial accuracy of a = (attack, model) lie above (`want` 1) or below (-1) b's?"
     if m := _missing(sec, 'robustness'): return m
@@ -348,7 +354,7 @@ def _ordered(sec, ds, a, b, want):
     c, (d, lo, hi) = exceeds(kn(hi_), kn(lo_), MARGIN), diff_ci(kn(ra), kn(rb))
     rule = f"the 95 % interval of the difference {'above' if want == 1 else 'below'} {'+' if want == 1 else '−'}{MARGIN}"
     ev += f"; difference {d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-    if c == 0: return ev, 'cannot tell', f"the interval reaches across ±{MARGIN} (n = {ra['n']} and {rb['n']}); {rule}"
+    if c == 0: return ev, 'cannot tell', f"the interval reaches across ±{MARGIN} (n = {ra['n']} and {rb['n']}){_to_decide([(kn(hi_), kn(lo_))])}; {rule}"
     return ev, 'holds' if c == 1 else 'does not hold', rule
 
 def spsa_beats_bim(sec, ds):
@@ -666,7 +672,8 @@ def gradients_overstate(sec, ds):
     wrong = [m for m, s in side.items() if s == (-1 if m in FULLY else 1)]
     unclear = [m for m, s in side.items() if s == 0]
     if wrong: return ev, 'does not hold', _exactly_fully([m for m, s in side.items() if s == 1], side, 'overstated', rule)[1]
-    if unclear: return ev, 'cannot tell', f"{', '.join(unclear)}: the interval reaches across {MARGIN}; {rule}"
+    if unclear: return ev, 'cannot tell', (f"{', '.join(unclear)}: the interval reaches across {MARGIN}"
+                                           f"{_to_decide([(kn(bim[m]), kn(wc[m])) for m in unclear])}; {rule}")
     return ev, 'holds', f"overstated: exactly the fully quantized models; {rule}"
 
 def fully_masked(sec, ds):

@@ -65,10 +65,11 @@ def exceeds(a, b, margin):
     _, lo, hi = diff_ci(a, b)
     return 1 if lo > margin else -1 if hi < margin else 0
 
-def n_to_decide(a, b, margin, most=10 ** 6):
-    "Points per side at which the observed rates' difference would be decided by `equivalent` (None: not below `most`)."
+def n_to_decide(a, b, margin, most=10 ** 6,
+                rule=equivalent):   # or `exceeds`: the rule the claim is judged by
+    "Points per side at which the observed rates' difference would be decided by `rule` (None: not below `most`)."
     pa, pb = a[0] / a[1], b[0] / b[1]
-    decided = lambda n: equivalent((round(pa * n), n), (round(pb * n), n), margin) != 0
+    decided = lambda n: rule((round(pa * n), n), (round(pb * n), n), margin) != 0
     if not decided(most): return None
     lo, hi = 1, most
     while lo < hi:
