@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .config import profile as get_profile, config_hash, STAGE_VERSION
 from .training import train_model, model_record
 from .attacks import margin
-from .metrics import adversarial_examples, adversarial_config, attack_settings, stored_adversarial, wilson
+from .metrics import adversarial_examples, adversarial_config, attack_settings, stored_adversarial, counted
 from .data import load
 from . import store
 from .models import model_device
@@ -137,9 +137,7 @@ def regime_row(run, v, x, y):
     st = logit_stats(model, x, y)
     cells = {}
     for name, e in _sets(run, v, craft=False).items():
-        k, na = int((e['pred_adv'] == e['y']).sum()), len(e['y'])
-        lo, hi = wilson(k, na)
-        cells[name] = AttackCell(k=k, n=na, acc=k / na if na else float('nan'), lo=lo, hi=hi, seconds_per_point=e['record']['seconds_per_point'])
+        cells[name] = AttackCell(**counted((e['pred_adv'] == e['y']).sum(), len(e['y'])), seconds_per_point=e['record']['seconds_per_point'])
     return RegimeRow(recipe=v['recipe'], width=v['width'], model=v['model'], epochs=mrec['epochs'], best_epoch=mrec['best_epoch'],
                      stopped=mrec['stopped'], acc=mrec['accuracy'], n_test=mrec['n_test'], n_stats=len(st['margin']),
                      k_zero_ce=int(st['zero_ce'].sum()), k_zero_margin=int(st['zero_margin'].sum()),

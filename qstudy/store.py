@@ -187,12 +187,12 @@ class Schema(Mapping):
     def of(cls, row, where=''):
         "`row` as this schema: itself, or a dict of exactly its fields (a producer's key it does not declare, or a field left out, fails here)."
         if isinstance(row, cls): return row
-        names = set(cls.field_names())
-        need = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
-        if not isinstance(row, Mapping) or set(row) - names or need - set(row):
-            extra, lack = (sorted(set(row) - names), sorted(need - set(row))) if isinstance(row, Mapping) else ([], [])
+        keys = set(row) if isinstance(row, Mapping) else set()
+        extra = sorted(map(str, keys - set(cls.field_names())))
+        lack = sorted(f.name for f in fields(cls) if f.name not in keys and f.default is MISSING and f.default_factory is MISSING)
+        if not isinstance(row, Mapping) or extra or lack:
             raise TypeError(f"{where or cls.__name__}: a {type(row).__name__} is not a {cls.__name__} row"
-                            + (f"; undeclared {', '.join(map(str, extra))}" if extra else '') + (f"; lacks {', '.join(lack)}" if lack else ''))
+                            + (f"; undeclared {', '.join(extra)}" if extra else '') + (f"; lacks {', '.join(lack)}" if lack else ''))
         return cls(**row)
     def record(self):
         "The JSON-able fields the store writes (rows as their records); an optional field left at None is left out, as it was measured."

@@ -11,7 +11,7 @@ __all__ = ['STRONGEST_RUNS', 'STRONGEST', 'AT_PAPER_EPS', 'PAPER_BOUNDED', 'stro
 import torch
 from .config import profile as get_profile, MODEL_NAMES, config_hash, STAGE_VERSION
 from .training import model_record
-from .metrics import adversarial_examples, adversarial_config, adversarial_record, stored_adversarial, wilson
+from .metrics import adversarial_examples, adversarial_config, adversarial_record, stored_adversarial, counted
 from . import store
 
 # %% ../nbs/07a_strongest.ipynb #49143603
@@ -73,9 +73,7 @@ class Duel(store.Schema):
     only_shadow: int
     won: str               # 'own', 'shadow' or 'tie'
 
-def _row(model, attack, k, n, **extra):
-    lo, hi = wilson(k, n)
-    return StrongestRow(model=model, attack=attack, k=int(k), n=int(n), acc=k / n if n else float('nan'), lo=lo, hi=hi, **extra)
+def _row(model, attack, k, n, **extra): return StrongestRow(model=model, attack=attack, **counted(k, n), **extra)
 
 def strongest_config(run, models):
     "The config of `run`'s stored strongest evaluation: the hashes of every adversarial set it reads."
