@@ -162,7 +162,11 @@ PROFILES = freeze({
                 # the single models' measured cost (BIM 300 points ~11 s, CW-L2 200 points 16-80 s on SVHN): CW-L2 on the
                 # five members ~5 min, the agreement attack from its 21 starts (11 PGD runs on five members) ~7 min
                 ensemble=dict(points=200, overrides={}),
-                diagnostics=dict(points=100, steps=20, spsa=dict(steps=10, samples=16), zoo_points=2),   # ≥ 100: a mean cosine's spread
+                # ≥ 100 points: a mean cosine's spread, and ZOO's share of exactly-zero estimates over points, not over
+                # the thousands of estimates at 2 points (issue 32); ZOO's first 10 steps from each point (~1 s a point)
+                # sample the loss where the attacks start, which is what masking is about
+                diagnostics=dict(points=100, steps=20, spsa=dict(steps=10, samples=16), zoo_points=100,
+                                 zoo=dict(steps=10, binary_search_steps=1)),
                 # AutoAttack as APGD-CE + APGD-T at 100 iterations (FAB-T and Square's 5,000 queries do not fit here)
                 # 60 shared points: ~0.1-0.2 s per point per attack and model (six attacks, nine models)
                 strongest=dict(points=300, overrides={a: dict(version='apgd') for a in ('autoattack', 'autoattack8')}),   # ≥ 300: to decide

@@ -202,7 +202,7 @@ def diagnosis_result(run, model_name, n=None, zoo_overrides=None, compute=True):
     dataset, profile, seed, run_dir = run.dataset, run.profile, run.seed, run.run_dir
     dg = get_profile(profile).get('diagnostics', {})
     n = n or dg.get('points', 100)
-    n_zoo, zoo_params, _ = attack_settings(run, 'zoo', dg.get('zoo_points'), **(zoo_overrides or {}))
+    n_zoo, zoo_params, _ = attack_settings(run, 'zoo', dg.get('zoo_points'), **{**dg.get('zoo', {}), **(zoo_overrides or {})})
     mrec = model_record(run, model_name)
     cfg = dict(kind='diagnosis', model=mrec['hash'], seed=seed, n=n, settings=dg, n_zoo=n_zoo, zoo=zoo_params,
                version=STAGE_VERSION['diagnostics'])
