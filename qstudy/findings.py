@@ -859,7 +859,8 @@ def findings_table(sections):  # {dataset: load_sections(...)}
         lines.append(f"| {claim} | {vd} | {pp} | {ev} |")
     return '\n'.join(lines)
 
-def write_findings(reports_dir, profile, sections=None):
+def write_findings(reports_dir, profile, sections=None,
+                   baseline=None):  # a name for the verdicts now in verdicts.json, to list changes from from now on
     "reports/<profile>/findings.md from every dataset's stored results (or `sections` given); the path, or None if no dataset."
     root = Path(reports_dir) / profile
     stale = {}
@@ -901,10 +902,14 @@ def write_findings(reports_dir, profile, sections=None):
     page = '\n'.join(head + ['', findings_table(sections), ''])
     vs, f = verdicts(sections), root / 'verdicts.json'
     old = store.load_json(f) if f.exists() else None
-    # the verdicts before this study's: the last file's when they differ from these, else the ones it kept (a rerun that
-    # changes nothing keeps the list of what changed)
-    previous = (old['verdicts'] if old and _verdict_map(old['verdicts']) != _verdict_map(vs) else (old or {}).get('previous'))
-    store.save_json(dict(profile=profile, verdicts=vs, notes=[h.lstrip('- ').replace('**', '') for h in head[3:]], previous=previous),
+    # what the page lists changes from is a baseline kept until it is named anew (`baseline`): taking the last file's
+    # verdicts each time would list only the last rewrite's changes (a study, then a section rerun, then `qstudy
+    # findings`), not the changes since the verdicts last published; the first file's predecessor is the first baseline
+    if baseline or not (old or {}).get('previous'):
+        previous, since = (old or {}).get('verdicts'), baseline or 'the verdicts this file held before'
+    else: previous, since = old['previous'], old.get('since', 'the verdicts before these')
+    store.save_json(dict(profile=profile, verdicts=vs, notes=[h.lstrip('- ').replace('**', '') for h in head[3:]], previous=previous,
+                         since=since if previous else None),
                     f, sort_keys=False)   # what the findings page and the index's answer are written from
     return store.atomic_write(root / 'findings.md', lambda p: Path(p).write_text(page))
 
@@ -942,7 +947,7 @@ def changes(previous, vs):
            [dict(claim=claim[k], dataset=ds, before=v, after='not judged', why='no longer judged')
             for (k, ds), v in before.items() if (k, ds) not in _verdict_map(vs)]
 
-def findings_html(vs, profile, notes=(), previous=None):
+def findings_html(vs, profile, notes=(), previous=None, since='the verdicts before these'):
     "The findings page: one row per claim, a column per dataset (verdict, rule, folded evidence, link), the paper's column."
     dss = list(vs[0]['results']) if vs else []
     head = ''.join(f"<th>{html.escape(ds)}</th>" for ds in dss)
@@ -964,7 +969,7 @@ def findings_html(vs, profile, notes=(), previous=None):
             "the paper's claim does not follow from its own tables under the rule. Open <em>evidence</em> for the numbers, with their "
             "95 % intervals and n.</p>"
             f"<style>{style}</style><table><tr><th>claim</th>{head}<th>the same rule on the paper's tables</th></tr>{''.join(rows)}</table>"
-            + (f"<h2>What changed since the verdicts before these</h2><table><tr><th>claim</th><th>dataset</th><th>before</th><th>now</th>"
+            + (f"<h2>What changed since {html.escape(since)}</h2><table><tr><th>claim</th><th>dataset</th><th>before</th><th>now</th>"
                f"<th>why, now</th></tr>" + ''.join(f"<tr><td>{html.escape(c['claim'])}</td><td>{html.escape(c['dataset'])}</td><td>"
                                                   f"{_label(c['before']) if c['before'] in COLOURS else html.escape(c['before'])}</td><td>"
                                                   f"{_label(c['after']) if c['after'] in COLOURS else html.escape(c['after'])}</td>"

@@ -292,7 +292,7 @@ def write_index(reports_dir, profile):
     if vs:  # the page a reader opens; findings.md stays for diffs
         store.atomic_write(root / 'findings.html', lambda p: Path(p).write_text(
             head(f'findings, {profile} profile') + "<nav><a href='index.html'>index</a></nav>"
-            + findings_html(vs['verdicts'], profile, vs.get('notes', ()), vs.get('previous')) + '</body></html>'))
+            + findings_html(vs['verdicts'], profile, vs.get('notes', ()), vs.get('previous'), vs.get('since') or 'the verdicts before these') + '</body></html>'))
     answers, models, rows, times = [], [], [], []
     for d in dirs:
         ds = d.name
@@ -456,6 +456,8 @@ def parser():
     f.add_argument('--profile', default='smoke', help=f"one of {', '.join(PROFILES)} (default smoke)")
     f.add_argument('--reports-dir', default='reports')
     f.add_argument('--lock-timeout', type=float, default=0, help='seconds to wait for a busy reports folder')
+    f.add_argument('--baseline', metavar='NAME', help="list changes from the verdicts now in verdicts.json from now on, named NAME "
+                   "(e.g. 'the verdicts committed at stop 39'); without it the kept baseline stays")
     for name, hlp in (('study', 'train or load the models, then produce every report'), ('status', 'what is done and what is missing'),
                       ('train', 'train or load models'), ('ship', 'write trained models compactly into the package, for a fresh clone to load')):
         s = sub.add_parser(name, help=hlp)
@@ -516,7 +518,7 @@ def main(argv=None):
                 raise StudyError(f"no study reports under {Path(a.reports_dir) / a.profile}; run qstudy study --profile {a.profile} first")
             from qstudy.findings import write_findings
             with store.run_lock(Path(a.reports_dir) / a.profile, a.lock_timeout):
-                path = write_findings(a.reports_dir, a.profile)
+                path = write_findings(a.reports_dir, a.profile, baseline=a.baseline)
                 if path is None: raise StudyError(f"no study reports under {Path(a.reports_dir) / a.profile} whose numbers can be read (no run store "
                                                   f"here, none kept beside them); run qstudy study --profile {a.profile} first")
                 write_index(a.reports_dir, a.profile)
