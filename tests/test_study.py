@@ -310,7 +310,9 @@ def test_the_index_says_what_the_models_are(tmp_path):
     "The answer's sentence on the models comes from what the study recorded (its training settings), never from today's profile."
     from qstudy.study import what_models
     d = tmp_path / 'svhn'; d.mkdir()
-    assert what_models(d) == ''   # nothing recorded: nothing guessed
+    assert what_models(d) == ''   # no study here
+    (d / 'stages.json').write_text(json.dumps(dict(profile='cpu', dataset='svhn', seconds={})))
+    assert 'an earlier version of the study' in what_models(d) and 'Float' not in what_models(d)   # nothing recorded: said, nothing guessed
     (d / 'stages.json').write_text(json.dumps(dict(run=dict(train=dict(width=0.125, recipe='authors-folded')))))
     (d / 'accuracy.json').write_text(json.dumps(dict(headline="Float reaches 0.90 [0.89, 0.91] n=2000. Against the paper's Table 2, "
                                                                "3 of 9 models are within 0.08; w1a1 falls further short.")))
