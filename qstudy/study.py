@@ -276,7 +276,8 @@ def what_models(out_dir):
     if not st.exists(): return ''
     if not tr:   # reports from before the settings were recorded: their models are not guessed here, but the reader is told
         return (f"These {ds} pages come from an earlier version of the study, which did not record its models' settings (each page "
-                f"states what it ran); `qstudy study --profile {store.load_json(st).get('profile', '…')} --dataset {ds}` makes them anew.")
+                f"states what it ran); the command qstudy study --profile {store.load_json(st).get('profile', '…')} --dataset {ds} makes them "
+                "anew.")
     j = Path(out_dir) / 'accuracy.json'
     acc = store.load_json(j).get('headline', '') if j.exists() else 'Their clean accuracy is not measured yet.'
     # the accuracy page's headline: sentences of their own (Table 2 beside), after the one on width and recipe
