@@ -810,6 +810,8 @@ def page_problems(page: str,          # a page's HTML
     if figures and p.imgs == 0: out.append('no figure')
     if p.bad_alt: out.append(f'{p.bad_alt} images without alt text')
     if (k := len(re.findall(r'</?(br|b|i|p|td|tr|div|span|sup|sub)\s*/?>', text))): out.append(f'{k} literal tags shown as text')
+    # markdown that reached a page as text (a sentence escaped into HTML, not rendered): **bold**, `code`
+    if (k := len(re.findall(r'\*\*[^*\s][^*]{0,200}?\*\*|`[^`\s][^`]{0,200}?`', text))): out.append(f'{k} literal markdown shown as text')
     if (k := len(re.findall(r"\{'[^']*': |\['[^']*', '|\{\d+(\.\d+)?: ", text))): out.append(f'{k} dict/list reprs')
     if (k := _index_columns(p.tables)): out.append(f'{k} tables with an index column')
     if (k := sum(c in ('True', 'False') for c in cells)): out.append(f'{k} True/False cells')
