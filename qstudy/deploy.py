@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from .config import InputError
 from .quantizers import QConv2d, QLinear, QAct, weight_bits, output_bits, weight_fake_quants
-from .models import model_device
+from .models import model_device, MaxPool2x2
 
 # %% ../nbs/07b_deploy.ipynb #804863bb
 OPSET = 17
@@ -78,7 +78,7 @@ def _layer(g, x, mod):
         ins = [x, _weights(g, mod) if isinstance(mod, QConv2d) else g.const(mod.weight.detach().numpy(), 'w')]
         if mod.bias is not None: ins.append(g.const(mod.bias.detach().numpy(), 'b'))
         return g.op('Conv', *ins, kernel_shape=list(mod.kernel_size), pads=p)
-    if t is nn.MaxPool2d:
+    if t in (nn.MaxPool2d, MaxPool2x2):
         k = mod.kernel_size if isinstance(mod.kernel_size, int) else mod.kernel_size[0]
         s = mod.stride if isinstance(mod.stride, int) else mod.stride[0]
         if mod.padding not in (0, (0, 0)) or mod.dilation not in (1, (1, 1)) or mod.ceil_mode:
