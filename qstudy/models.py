@@ -38,8 +38,8 @@ def init_kernels(model, sw):
 class MaxPool2x2(nn.MaxPool2d):
     "`nn.MaxPool2d(2)`, the same numbers, faster on a CPU where no gradient is taken (the query attacks' forward passes)."
     # PyTorch's CPU max_pool2d in the default layout costs as much as a 16-channel 3x3 convolution at 32x32: a quarter of a
-    # w1a1's forward (bench/pool.py: a trained w1a1's forward 1.25-1.34x faster this way, 1.1x untrained). The maximum of the four strided views
-    # is exact, so the logits are the same bit for bit. With a gradient the library's kernel stays: torch.maximum splits a
+    # w1a1's forward (bench/pool.py: a trained w1a1's forward 1.25-1.34x faster this way, 1.1x untrained). The maximum of
+    # the four strided views is exact, so the logits are the same bit for bit. With a gradient the library's kernel stays: torch.maximum splits a
     # tie's gradient where max_pool2d routes it to one input, and a binarized network's integer pre-activations tie often
     def __init__(self): super().__init__(2)
     def forward(self, x):
