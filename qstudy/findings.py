@@ -896,7 +896,7 @@ def write_findings(reports_dir, profile, sections=None,
         own = {k: v for k, v in st.items() if k in sec.get('stages', {}).get('apart', [])}
         apart = f"; apart from it, {', '.join(f'{k} {v / 60:.1f}' for k, v in own.items())} min" if own else ''
         kept = sec.get('kept', [])
-        kept = f"; judged from the kept numbers (run store not here): {', '.join(kept)}" if kept else ''
+        kept = f"; judged from the kept numbers (the run store here lacks them, or is not here, under the current settings): {', '.join(kept)}" if kept else ''
         head.append(f"- **{ds}**: {when} ("
                     + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items() if k not in own) + f" min{apart}); clean accuracy: {acc}{kept}")
     page = '\n'.join(head + ['', findings_table(sections), ''])
