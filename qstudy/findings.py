@@ -1001,11 +1001,12 @@ def answer(vs, ds):
     a, b = by.get('gradient_uninformative'), by.get('gradients_overstate')
     if a and b:
         out.append(f"The paper's explanation, gradient masking on exactly the fully quantized models: that their gradients are "
-                   f"uninformative {a['verdict']}; that gradient attacks overstate their robustness {b['verdict']}.")
+                   f"uninformative, {a['verdict']}; that gradient attacks overstate their robustness, {b['verdict']}.")
     if 'survives_gap' in by: out.append(SAY['survives_gap'][by['survives_gap']['verdict']])
     n = {v: sum(r['verdict'] == v for r in by.values()) for v in COLOURS}
     paper = [r['paper']['verdict'] for r in by.values() if r['paper']]
-    out.append(f"Of the {len(by)} claims judged, {n['holds']} hold here, {n['does not hold']} do not and {n['cannot tell']} cannot be "
+    out.append(f"Of the {len(by)} claims judged, {n['holds']} {'holds' if n['holds'] == 1 else 'hold'} here, {n['does not hold']} "
+               f"{'does' if n['does not hold'] == 1 else 'do'} not and {n['cannot tell']} cannot be "
                f"told at this sample size" + (f"; applied to the paper's own tables, the same rules find {paper.count('does not hold')} of "
                                               f"{len(paper)} claims not following from them" if paper else '') + '.')
     return ' '.join(out)
