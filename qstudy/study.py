@@ -541,9 +541,10 @@ def main(argv=None):
             from qstudy.training import ship_model, model_record
             ds = a.dataset or (PROFILES[a.profile]['dataset'] if a.profile in PROFILES else None)
             _, models, run_dir = check_inputs(a.profile, ds, ['accuracy'], a.models, a.run_dir)
-            for m in with_baseline(models):
-                name, s = model_seed(m, a.seed)
-                f = ship_model(model_record(Run(a.profile, ds, s, run_dir), name), run_dir, a.dest)
+            # every record first: a model the store lacks (the float2 baseline at seed + 1, say) stops it before any is shipped
+            recs = {m: model_record(Run(a.profile, ds, s, run_dir), name) for m in with_baseline(models) for name, s in [model_seed(m, a.seed)]}
+            for m, rec in recs.items():
+                f = ship_model(rec, run_dir, a.dest)
                 print(f"{m:6s} {f} ({f.with_suffix('.qsw').stat().st_size / 1e3:.0f} kB)")
         elif a.cmd == 'evaluate':
             print(evaluate_command(a.model, a.dataset, a.weights, a.reference, a.reference_weights, a.onnx, a.n, a.eps,

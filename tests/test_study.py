@@ -318,3 +318,16 @@ def test_the_index_says_what_the_models_are(tmp_path):
                                                                "3 of 9 models are within 0.08; w1a1 falls further short.")))
     s = what_models(d)
     assert "width 0.125 (authors-folded recipe). Float reaches 0.90" in s and "Table 2, 3 of 9" in s and 'NOT the official SVHN split' in s
+
+@pytest.mark.slow
+def test_ship_writes_nothing_when_a_model_is_missing(tmp_path):
+    "qstudy ship reads every record first (float brings its float2 baseline, trained at seed + 1): one missing, none shipped."
+    from qstudy.training import train_model
+    runs, dest = tmp_path / 'runs', tmp_path / 'shipped'
+    train_model(Run('smoke', 'digits', run_dir=runs), 'float', progress=False)
+    r = qstudy('ship', '--profile', 'smoke', '--dataset', 'digits', '--models', 'float', '--run-dir', str(runs), '--dest', str(dest), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'not in the run store' in r.stderr, r.stderr
+    assert not dest.exists() or not any(dest.rglob('*')), list(dest.rglob('*'))   # float itself not shipped either
+    train_model(Run('smoke', 'digits', seed=1, run_dir=runs), 'float', progress=False)
+    r = qstudy('ship', '--profile', 'smoke', '--dataset', 'digits', '--models', 'float', '--run-dir', str(runs), '--dest', str(dest), cwd=tmp_path)
+    assert r.returncode == 0 and len(list(dest.rglob('*.qsw'))) == 2, r.stderr
