@@ -907,7 +907,7 @@ def write_findings(reports_dir, profile, sections=None,
     # findings`), not the changes since the verdicts last published; the first file's predecessor is the first baseline
     if baseline or not (old or {}).get('previous'):
         previous, since = (old or {}).get('verdicts'), baseline or 'the verdicts this file held before'
-    else: previous, since = old['previous'], old.get('since', 'the verdicts before these')
+    else: previous, since = old['previous'], old.get('since')
     store.save_json(dict(profile=profile, verdicts=vs, notes=[h.lstrip('- ').replace('**', '') for h in head[3:]], previous=previous,
                          since=since if previous else None),
                     f, sort_keys=False)   # what the findings page and the index's answer are written from
@@ -947,7 +947,7 @@ def changes(previous, vs):
            [dict(claim=claim[k], dataset=ds, before=v, after='not judged', why='no longer judged')
             for (k, ds), v in before.items() if (k, ds) not in _verdict_map(vs)]
 
-def findings_html(vs, profile, notes=(), previous=None, since='the verdicts before these'):
+def findings_html(vs, profile, notes=(), previous=None, since=None):  # since: what `previous` is, in words
     "The findings page: one row per claim, a column per dataset (verdict, rule, folded evidence, link), the paper's column."
     dss = list(vs[0]['results']) if vs else []
     head = ''.join(f"<th>{html.escape(ds)}</th>" for ds in dss)
@@ -969,7 +969,7 @@ def findings_html(vs, profile, notes=(), previous=None, since='the verdicts befo
             "the paper's claim does not follow from its own tables under the rule. Open <em>evidence</em> for the numbers, with their "
             "95 % intervals and n.</p>"
             f"<style>{style}</style><table><tr><th>claim</th>{head}<th>the same rule on the paper's tables</th></tr>{''.join(rows)}</table>"
-            + (f"<h2>What changed since {html.escape(since)}</h2><table><tr><th>claim</th><th>dataset</th><th>before</th><th>now</th>"
+            + (f"<h2>What changed since {html.escape(since or 'the verdicts before these')}</h2><table><tr><th>claim</th><th>dataset</th><th>before</th><th>now</th>"
                f"<th>why, now</th></tr>" + ''.join(f"<tr><td>{html.escape(c['claim'])}</td><td>{html.escape(c['dataset'])}</td><td>"
                                                   f"{_label(c['before']) if c['before'] in COLOURS else html.escape(c['before'])}</td><td>"
                                                   f"{_label(c['after']) if c['after'] in COLOURS else html.escape(c['after'])}</td>"

@@ -272,11 +272,12 @@ def what_models(out_dir):
     from qstudy.data import SVHN_SUBSET_NOTE
     ds = Path(out_dir).name
     st = Path(out_dir) / 'stages.json'
-    tr = (store.load_json(st).get('run') or {}).get('train') if st.exists() else None
     if not st.exists(): return ''
+    stages = store.load_json(st)
+    tr = (stages.get('run') or {}).get('train')
     if not tr:   # reports from before the settings were recorded: their models are not guessed here, but the reader is told
         return (f"These {ds} pages come from an earlier version of the study, which did not record its models' settings (each page "
-                f"states what it ran); the command qstudy study --profile {store.load_json(st).get('profile', '…')} --dataset {ds} makes them "
+                f"states what it ran); the command qstudy study --profile {stages.get('profile', '…')} --dataset {ds} makes them "
                 "anew.")
     j = Path(out_dir) / 'accuracy.json'
     acc = store.load_json(j).get('headline', '') if j.exists() else 'Their clean accuracy is not measured yet.'
@@ -296,7 +297,7 @@ def write_index(reports_dir, profile):
     if vs:  # the page a reader opens; findings.md stays for diffs
         store.atomic_write(root / 'findings.html', lambda p: Path(p).write_text(
             head(f'findings, {profile} profile') + "<nav><a href='index.html'>index</a></nav>"
-            + findings_html(vs['verdicts'], profile, vs.get('notes', ()), vs.get('previous'), vs.get('since') or 'the verdicts before these') + '</body></html>'))
+            + findings_html(vs['verdicts'], profile, vs.get('notes', ()), vs.get('previous'), vs.get('since')) + '</body></html>'))
     answers, models, rows, times = [], [], [], []
     for d in dirs:
         ds = d.name
