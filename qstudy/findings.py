@@ -5,16 +5,17 @@
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
            'MIN_SUCCESSES', 'CELLS_RULE', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX',
-           'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'CLAIM_SECTION', 'COLOURS', 'SAY', 'section_numbers', 'kept_numbers',
-           'result_schemas', 'kept_current', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated',
-           'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread', 'weight_only', 'binary_resists',
-           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
-           'masked_where_gain', 'square_on_graph', 'survives_gap', 'regime_settings_order', 'regime_cells',
-           'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
-           'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
-           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
-           'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'verdicts',
-           'changes', 'findings_html', 'answer']
+           'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'ATTACK_LABEL', 'BRIEF', 'CLAIM_SECTION', 'COLOURS', 'SAY',
+           'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current', 'load_sections', 'keep_numbers', 'kn',
+           'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread',
+           'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero',
+           'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap',
+           'regime_settings_order', 'regime_cells', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float',
+           'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative',
+           'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
+           'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table',
+           'write_findings', 'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap',
+           'verdicts', 'changes', 'findings_html', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -484,29 +485,35 @@ def square_on_graph(dep):   # a deployment result's numbers
         if r['setting'] in ('deployed', 'deployed uint8'): sq.setdefault(r['model'], {})[r['setting']] = (r['k'], r['n'])
     return {m: v for m, v in sq.items() if len(v) == 2}
 
+def gap_pairs(dep):   # a deployment result's numbers
+    "{what: ((k, n) on the uint8 graph, (k, n) it is compared with)}: each attack's direct sets pooled over models against PyTorch, Square on each graph against its float input."
+    rp = [r for r in dep['replay'] if r['source'] == r['target']]
+    tot = lambda s, a: (sum(r['k'] for r in rp if r['setting'] == s and r['attack'] == a), sum(r['n'] for r in rp if r['setting'] == s and r['attack'] == a))
+    out = {a: (tot('deployed uint8', a), tot('pytorch', a)) for a in sorted({r['attack'] for r in rp})}
+    # Square run on each graph itself, its examples then given as uint8 pixels: per model (a rise on one model is the finding)
+    return out | {f'Square on {m}': (v['deployed uint8'], v['deployed']) for m, v in square_on_graph(dep).items()}
+
 def survives_gap(sec, ds):
     "Beyond the paper: adversarial examples crafted on PyTorch still fool the deployed integer graph, as uint8 pixels too."
     if m := _missing(sec, 'deployment'): return m
     rp = [r for r in sec['deployment']['replay'] if r['source'] == r['target']]
-    tot = lambda s, a=None: (sum(r['k'] for r in rp if r['setting'] == s and a in (None, r['attack'])),
-                             sum(r['n'] for r in rp if r['setting'] == s and a in (None, r['attack'])))
+    tot = lambda s: (sum(r['k'] for r in rp if r['setting'] == s), sum(r['n'] for r in rp if r['setting'] == s))
     if not rp: return '–', 'cannot tell', 'no replayed sets'
-    attacks = sorted({r['attack'] for r in rp})
+    pairs = gap_pairs(sec['deployment'])
+    rate = lambda kn_: f"{kn_[0] / max(1, kn_[1]):.2f}"
     ev = (f"direct sets pooled over models: PyTorch {fmt_acc(*tot('pytorch'))}, deployed {fmt_acc(*tot('deployed'))}, deployed with uint8 "
           f"input {fmt_acc(*tot('deployed uint8'))}; per attack, uint8 vs PyTorch: "
-          + ', '.join(f"{a} {tot('deployed uint8', a)[0] / max(1, tot('deployed uint8', a)[1]):.2f} vs {tot('pytorch', a)[0] / max(1, tot('pytorch', a)[1]):.2f}" for a in attacks))
-    side = {a: exceeds(tot('deployed uint8', a), tot('pytorch', a), MARGIN) for a in attacks}
-    # Square run on each graph itself, its examples then given as uint8 pixels: per model (a rise on one model is the finding)
-    if sq := square_on_graph(sec['deployment']):
-        ev += '; Square on each graph, uint8 vs float input: ' + ', '.join(
-            f"{m} {v['deployed uint8'][0] / v['deployed uint8'][1]:.2f} vs {v['deployed'][0] / v['deployed'][1]:.2f} (n={v['deployed'][1]})" for m, v in sq.items())
-        side.update({f'Square on {m}': exceeds(v['deployed uint8'], v['deployed'], MARGIN) for m, v in sq.items()})
+          + ', '.join(f"{a} {rate(u)} vs {rate(p)}" for a, (u, p) in pairs.items() if not a.startswith('Square on ')))
+    if sq := {a[len('Square on '):]: v for a, v in pairs.items() if a.startswith('Square on ')}:
+        ev += '; Square on each graph, uint8 vs float input: ' + ', '.join(f"{m} {rate(u)} vs {rate(f)} (n={f[1]})" for m, (u, f) in sq.items())
+    side = {a: exceeds(u, p, MARGIN) for a, (u, p) in pairs.items()}
     rule = (f"still fools: per attack (and for Square on each model's graph, uint8 against float input), the uint8 graph's "
             f"accuracy minus PyTorch's has its 95 % interval below {MARGIN}")
     if undone := [a for a, s in side.items() if s == 1]:
         return ev, 'does not hold', f"accuracy rises by more than {MARGIN} on {', '.join(undone)}: rounding to uint8 undoes those examples; {rule}"
     if open_ := [a for a, s in side.items() if s == 0]: return ev, 'cannot tell', f"{', '.join(open_)}: the interval reaches across {MARGIN}; {rule}"
     return ev, 'holds', rule
+
 
 # %% ../nbs/09a_findings.ipynb #21c8cf50
 def regime_settings_order(rows):
@@ -913,6 +920,75 @@ def write_findings(reports_dir, profile, sections=None,
                     f, sort_keys=False)   # what the findings page and the index's answer are written from
     return store.atomic_write(root / 'findings.md', lambda p: Path(p).write_text(page))
 
+# %% ../nbs/09a_findings.ipynb #7b44dcfe
+ATTACK_LABEL = dict(fgsm='FGSM', bim='BIM', cwl2='CW-L2', spsa='SPSA', zoo='ZOO')
+
+def _span(xs, fmt='{:.2f}'):
+    "Values as text: one value where they all print alike, else 'lowest to highest'."
+    lo, hi = fmt.format(min(xs)), fmt.format(max(xs))
+    return lo if lo == hi else f"{lo} to {hi}"
+
+def _points(ns):
+    "n = … points a model, for the n of every model (one value or a range)."
+    return f"n = {_span(ns, '{:,}')} points a model"
+
+def _ci(d): return '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*d)
+
+def brief_binary(sec, ds):
+    "binary_resists' numbers: w1a1's accuracy minus float's per attack with its 95 % interval (over the seeds where each has several)."
+    if _missing(sec, 'robustness'): return None
+    counts = {a: (seed_counts(sec, a, 'w1a1'), seed_counts(sec, a, 'float')) for a in ('fgsm', 'bim', 'cwl2')}
+    if not all(w and f for w, f in counts.values()): return None
+    seeds = all(len(w) > 1 and len(f) > 1 for w, f in counts.values())
+    diff = lambda w, f: seeds_diff_ci(w, f) if seeds else diff_ci(w[0], f[0])
+    return (f"w1a1's accuracy minus float's {'over three seeds each' if seeds else 'on one seed each'}, far more robust meaning above "
+            f"{FAR:+.2f}: " + ', '.join(f"{ATTACK_LABEL[a]} {_ci(diff(w, f))} (n = {f[0][1]:,} a model)" for a, (w, f) in counts.items()))
+
+def brief_strongest(sec, ds):
+    "strongest_poor's numbers: float's worst-case accuracy and the range over the quantized models."
+    if _missing(sec, 'strongest'): return None
+    wc = _strong(sec, 'worst case')
+    q = [wc[m]['acc'] for m in FULLY + WEIGHT_ONLY if m in wc]
+    if 'float' not in wc or not q: return None
+    return (f"worst-case accuracy at ε = 0.03: float {fmt_acc(*kn(wc['float']))}, the quantized models {_span(q)}; "
+            + _points([r['n'] for r in wc.values()]))
+
+def brief_uninformative(sec, ds):
+    "gradient_uninformative's numbers: the straight-through cosine and ZOO's zero share, fully quantized models against the others."
+    if _missing(sec, 'masking'): return None
+    d = sec['masking']['models']
+    if any(v.get('cosine') is None for v in d.values()): return None
+    groups = [(what, [v for m, v in d.items() if (m in FULLY) == full]) for what, full in (('fully quantized', True), ('the others', False))]
+    groups = [(what, vs) for what, vs in groups if vs]
+    cos = ', '.join(f"{what} {_span([v['cosine'] for v in vs])}" for what, vs in groups)
+    zoo = ', '.join(f"{what} {_span([v['zoo_zero'] for v in vs], '{:.0%}')}" for what, vs in groups if any(v['zoo_estimates'] for v in vs))
+    return f"cosine of the straight-through gradient with finite differences: {cos}" + (f"; ZOO estimates exactly 0: {zoo}" if zoo else '') \
+           + f"; {_points([v['n'] for v in d.values()])}"
+
+def brief_overstate(sec, ds):
+    "gradients_overstate's numbers: BIM's accuracy minus the worst case, fully quantized models against the others."
+    if _missing(sec, 'strongest'): return None
+    bim, wc = _strong(sec, 'bim@own'), _strong(sec, 'worst case')
+    gain = {m: bim[m]['acc'] - wc[m]['acc'] for m in wc if m in bim}
+    groups = [(what, [g for m, g in gain.items() if (m in FULLY) == full]) for what, full in (('fully quantized', True), ('the others', False))]
+    if not gain: return None
+    return ("BIM's accuracy minus the worst case on the same points: " + ', '.join(f"{what} {_span(gs, '{:+.2f}')}" for what, gs in groups if gs)
+            + f"; {_points([wc[m]['n'] for m in gain])}")
+
+def brief_gap(sec, ds):
+    "survives_gap's numbers: what rounding to uint8 undoes (accuracy before → after, n), or the largest rise where nothing is undone."
+    if _missing(sec, 'deployment') or not sec['deployment']['replay']: return None
+    pairs = gap_pairs(sec['deployment'])
+    rate = lambda kn_: kn_[0] / max(1, kn_[1])
+    name = lambda a: ATTACK_LABEL.get(a, a)
+    if undone := [(a, u, p) for a, (u, p) in pairs.items() if exceeds(u, p, MARGIN) == 1]:
+        return "undone by rounding to uint8 pixels: " + ', '.join(f"{name(a)} {rate(p):.2f} → {rate(u):.2f} (n = {u[1]:,})" for a, u, p in undone)
+    a, (u, p) = max(pairs.items(), key=lambda t: rate(t[1][0]) - rate(t[1][1]))
+    return f"the largest rise from rounding to uint8 pixels: {name(a)} {_ci(diff_ci(u, p))} (n = {u[1]:,})"
+
+BRIEF = dict(binary_resists=brief_binary, strongest_poor=brief_strongest, gradient_uninformative=brief_uninformative,
+             gradients_overstate=brief_overstate, survives_gap=brief_gap)
+
 # %% ../nbs/09a_findings.ipynb #2bce2583
 CLAIM_SECTION = dict(weight_only='robustness', binary_resists='robustness', zoo_fails='robustness', spsa_w1a1_vs_float='robustness',
                      low_bits_like_float='robustness', spsa_beats_bim='robustness', zoo_like_cwl2='robustness', transfer_poor='transfer',
@@ -923,7 +999,7 @@ CLAIM_SECTION = dict(weight_only='robustness', binary_resists='robustness', zoo_
 COLOURS = {'holds': '#1b7a3a', 'does not hold': '#b3261e', 'cannot tell': '#6b6b6b'}
 
 def verdicts(sections):  # {dataset: load_sections(...)}
-    "Every claim judged on every dataset, as data: [dict(claim, key, section, results={ds: dict(verdict, rule, evidence, paper)})]."
+    "Every claim judged on every dataset, as data: [dict(claim, key, section, results={ds: dict(verdict, rule, evidence, paper[, brief])})]."
     out = []
     for claim, judge in CLAIMS:
         res = {}
@@ -931,6 +1007,7 @@ def verdicts(sections):  # {dataset: load_sections(...)}
             ev, v, why = judge(sec, ds)
             p = on_paper(judge, ds)
             res[ds] = dict(verdict=v, rule=why, evidence=ev, paper=dict(verdict=p[0], rule=p[1]) if p else None)
+            if (b := BRIEF.get(judge.__name__)) and (clause := b(sec, ds)): res[ds]['brief'] = clause   # the answer's numbers
         out.append(dict(claim=claim, key=judge.__name__, section=CLAIM_SECTION[judge.__name__], results=res))
     return out
 
@@ -991,18 +1068,21 @@ SAY = dict(
                                    "cannot be told at this n."},
     survives_gap={'holds': "Deployed as integer graphs and fed 8-bit pixels, the models are fooled by the same examples.",
                   'does not hold': "Deployment changes the answer: on the integer graphs, rounding the adversarial examples to 8-bit "
-                                   "pixels undoes some attacks (the findings name which).",
+                                   "pixels undoes some attacks.",
                   'cannot tell': "Whether the adversarial examples survive deployment (integer graphs, 8-bit pixels) cannot be told at this n."})
 
 def answer(vs, ds):
     "A dataset's answer in a few sentences, written from its verdicts (never by hand)."
     by = {c['key']: c['results'][ds] for c in vs if ds in c['results']}
-    out = [SAY[k][by[k]['verdict']] for k in ('strongest_poor', 'binary_resists') if k in by]
+    # each headline verdict with the numbers that decided it, where the verdicts carry them (verdicts.json before: none)
+    nums = lambda r: f" ({r['brief']})" if r.get('brief') else ''
+    said = lambda k: SAY[k][by[k]['verdict']][:-1] + nums(by[k]) + '.'
+    out = [said(k) for k in ('strongest_poor', 'binary_resists') if k in by]
     a, b = by.get('gradient_uninformative'), by.get('gradients_overstate')
     if a and b:
         out.append(f"The paper's explanation, gradient masking on exactly the fully quantized models: that their gradients are "
-                   f"uninformative, {a['verdict']}; that gradient attacks overstate their robustness, {b['verdict']}.")
-    if 'survives_gap' in by: out.append(SAY['survives_gap'][by['survives_gap']['verdict']])
+                   f"uninformative, {a['verdict']}{nums(a)}; that gradient attacks overstate their robustness, {b['verdict']}{nums(b)}.")
+    if 'survives_gap' in by: out.append(said('survives_gap'))
     n = {v: sum(r['verdict'] == v for r in by.values()) for v in COLOURS}
     paper = [r['paper']['verdict'] for r in by.values() if r['paper']]
     out.append(f"Of the {len(by)} claims judged, {n['holds']} {'holds' if n['holds'] == 1 else 'hold'} here, {n['does not hold']} "
