@@ -897,15 +897,17 @@ def write_findings(reports_dir, profile, sections=None,
     for ds, sec in sections.items():
         st = sec.get('stages', {}).get('seconds', {})
         acc = sec.get('accuracy', {}).get('headline', '')
-        wall = sec.get('stages', {}).get('wall_seconds')   # a from-scratch study's; the reports overlap, so not their sum
-        when = f"study wall time {wall / 60:.1f} min" if wall else f"stage times sum to {sum(st.values()) / 60:.1f} min (no from-scratch wall time recorded)"
+        # the wall time of the last run in which every stage computed (the reports overlap: not the stages' sum)
+        wall = sec.get('stages', {}).get('wall_seconds')
+        when = (f"the last run in which every stage computed took {wall / 60:.1f} min of wall time; the stages, as the last run that computed in each recorded:" if wall
+                else f"stage times sum to {sum(st.values()) / 60:.1f} min (no whole run's wall time recorded):")
         # a section that trains its own models is a run of its own: stages.json names its stages apart
         own = {k: v for k, v in st.items() if k in sec.get('stages', {}).get('apart', [])}
         apart = f"; apart from it, {', '.join(f'{k} {v / 60:.1f}' for k, v in own.items())} min" if own else ''
         kept = sec.get('kept', [])
         kept = f"; judged from the kept numbers (the run store here lacks them, or is not here, under the current settings): {', '.join(kept)}" if kept else ''
-        head.append(f"- **{ds}**: {when} ("
-                    + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items() if k not in own) + f" min{apart}); clean accuracy: {acc}{kept}")
+        head.append(f"- **{ds}**: {when} "
+                    + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items() if k not in own) + f" min{apart}; clean accuracy: {acc}{kept}")
     page = '\n'.join(head + ['', findings_table(sections), ''])
     vs, f = verdicts(sections), root / 'verdicts.json'
     old = store.load_json(f) if f.exists() else None

@@ -254,7 +254,7 @@ def record_stages(out_dir, profile, dataset, seconds, headlines, run=None,
 
 def stage_times(out_dir,
                 apart=False):  # the stages timed apart (a section with its own models), not the study's
-    "Markdown line with the recorded wall time of each stage, or '' when none is recorded."
+    "Markdown line with the recorded time of each stage (and the last whole run's wall time), or '' when none is recorded."
     f = Path(out_dir or '.') / 'stages.json'
     if not out_dir or not f.exists(): return ''
     st = store.load_json(f)
@@ -263,8 +263,12 @@ def stage_times(out_dir,
     # the reports run two at a time: their times overlap; the stages apart are summed, not the study's wall time
     wall = None if apart else st.get('wall_seconds')
     low = set(st.get('at_least', []))
-    return '- wall time per stage (s, this machine): ' + ', '.join(f"{k} {'≥ ' if k in low else ''}{v:.0f}" for k, v in sec.items()) + \
-           (f' (the last whole run: {wall / 60:.1f} min of wall time)' if wall else f' (so far {sum(sec.values()) / 60:.1f} min)')
+    # a stage's time is the last run's that computed in it (with what that run resumed from); a stage that only loads
+    # keeps it. The wall time is the last run's in which every stage computed: a run that loads a stage is not timed whole
+    return '- time per stage (s, this machine, as the last run that computed in it recorded): ' + \
+           ', '.join(f"{k} {'≥ ' if k in low else ''}{v:.0f}" for k, v in sec.items()) + \
+           (f'; the last run in which every stage computed took {wall / 60:.1f} min of wall time' if wall
+            else f'; {sum(sec.values()) / 60:.1f} min in all so far')
 
 # %% ../nbs/10_study.ipynb #cf851c96
 def what_models(out_dir):
@@ -318,7 +322,7 @@ def write_index(reports_dir, profile):
             + (" (<a href='findings.html'>findings</a>)" if vs else '') + ". Per dataset, the answer:</p>" + ''.join(answers)
             + (f"<h2>The models</h2><ul>{''.join(models)}</ul>" if models else '')
             + f"<h2>The sections</h2><table><tr><th>dataset</th><th>section</th><th>headline</th></tr>{''.join(rows)}</table>"
-            + (f"<footer><h2>Wall time</h2><ul>{''.join(times)}</ul></footer>" if times else '') + '</body></html>')
+            + (f"<footer><h2>Time</h2><ul>{''.join(times)}</ul></footer>" if times else '') + '</body></html>')
     return store.atomic_write(root / 'index.html', lambda p: Path(p).write_text(page))
 
 # %% ../nbs/10_study.ipynb #f0826522

@@ -38,7 +38,7 @@ def test_smoke_study_produces_every_report(smoke):
     assert set(st['seconds']) == {'train', *(x for x in STAGES if x != 'regime'), *(f'report {s}' for s in DEFAULT_SECTIONS)}
     assert 'regime' not in DEFAULT_SECTIONS and not (out / 'regime.html').exists()
     assert st['run']['run_dir'] == str((d / 'runs').resolve())   # findings read the store this names
-    assert 'wall time per stage' in (out / 'accuracy.html').read_text()  # and printed at the top of the reports
+    assert 'time per stage' in (out / 'accuracy.html').read_text()  # and printed at the top of the reports
     findings = (d / 'reports' / 'smoke' / 'findings.md').read_text()
     rows = [l for l in findings.splitlines() if l.startswith('| ') and not l.startswith('| claim')]
     assert len(rows) == len(CLAIMS) and all('**digits: ' in r for r in rows)
@@ -47,7 +47,7 @@ def test_smoke_study_produces_every_report(smoke):
     assert "href='findings.html'" in idx and (d / 'reports' / 'smoke' / 'findings.html').stat().st_size > 2000
     # the index opens with the question and each dataset's answer, written from the verdicts, before any table
     assert idx.index('Does low-bitwidth quantization change adversarial robustness?') < idx.index('<h2>digits</h2>') < idx.index('<table')
-    assert 'claims judged' in idx and 'wall time per stage' not in idx.split('<footer>')[0] and 'network at width' in idx
+    assert 'claims judged' in idx and 'time per stage' not in idx.split('<footer>')[0] and 'network at width' in idx
     fh = (d / 'reports' / 'smoke' / 'findings.html').read_text()
     assert page_problems(idx, figures=False) == [] and page_problems(fh, figures=False) == []
     assert '&lt;br&gt;' not in fh and '<br>' not in fh and fh.count("<span class='v'") >= len(CLAIMS)
