@@ -15,7 +15,7 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
            'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table',
            'write_findings', 'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap',
-           'verdicts', 'changes', 'findings_html', 'answer']
+           'verdicts', 'changes', 'findings_html', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -1073,8 +1073,8 @@ SAY = dict(
                                    "pixels undoes some attacks.",
                   'cannot tell': "Whether the adversarial examples survive deployment (integer graphs, 8-bit pixels) cannot be told at this n."})
 
-def answer(vs, ds):
-    "A dataset's answer in a few sentences, written from its verdicts (never by hand)."
+def answer_sentences(vs, ds):
+    "A dataset's answer as a few sentences, written from its verdicts (never by hand): the headline claims, then the count."
     by = {c['key']: c['results'][ds] for c in vs if ds in c['results']}
     # each headline verdict with the numbers that decided it, where the verdicts carry them (verdicts.json before: none)
     nums = lambda r: f" ({r['brief']})" if r.get('brief') else ''
@@ -1091,4 +1091,8 @@ def answer(vs, ds):
                f"{'does' if n['does not hold'] == 1 else 'do'} not and {n['cannot tell']} cannot be "
                f"told at this sample size" + (f"; applied to the paper's own tables, the same rules find {paper.count('does not hold')} of "
                                               f"{len(paper)} claims not following from them" if paper else '') + '.')
-    return ' '.join(out)
+    return out
+
+def answer(vs, ds):
+    "A dataset's answer in one paragraph (`answer_sentences` joined)."
+    return ' '.join(answer_sentences(vs, ds))

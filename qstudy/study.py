@@ -172,6 +172,7 @@ PAGE_CSS = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1150px;margin:1.
             "td{text-align:left}th{background:#f3f3f3}img{max-width:100%}h1{font-size:1.55em}h2{font-size:1.25em;margin-top:1.6em}"
             "pre{white-space:pre-wrap;font-size:12.5px;background:#f7f7f7;padding:.4em .6em}"
             "p.answer{font-size:1.05em;background:#eef5ee;border-left:4px solid #4a8a4a;padding:.5em .8em}"
+            "ul.answer{background:#eef5ee;border-left:4px solid #4a8a4a;padding:.5em .8em .5em 2em}ul.answer li{margin:.35em 0}"
             "figure{margin:1em 0}figcaption{font-size:13px;color:#444;max-width:60em}p.note{font-size:12.5px;color:#666}")
 
 OTHER_DATASET = {'cifar10': 'svhn', 'svhn': 'cifar10'}   # the paper's two datasets: a section links to its twin
@@ -291,7 +292,7 @@ def what_models(out_dir):
 
 def write_index(reports_dir, profile):
     "reports/<profile>/index.html: the question and each dataset's answer (from the verdicts), the models, the sections; findings.html."
-    from qstudy.findings import findings_html, answer
+    from qstudy.findings import findings_html, answer_sentences
     root = Path(reports_dir) / profile
     dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
     head = lambda what: (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>qstudy — {html.escape(what)}</title>"
@@ -306,7 +307,9 @@ def write_index(reports_dir, profile):
     for d in dirs:
         ds = d.name
         if vs and vs['verdicts'] and ds in vs['verdicts'][0]['results']:
-            answers.append(f"<h2>{html.escape(ds)}</h2><p>{html.escape(answer(vs['verdicts'], ds))} {html.escape(what_models(d))}</p>")
+            # one sentence a line: each carries its numbers, and a paragraph of them does not read
+            said = answer_sentences(vs['verdicts'], ds) + [what_models(d)]
+            answers.append(f"<h2>{html.escape(ds)}</h2><ul class='answer'>{''.join(f'<li>{html.escape(s)}</li>' for s in said if s)}</ul>")
         for s, meta in SECTIONS.items():
             j = d / f'{s}.json'
             if not j.exists(): continue

@@ -48,6 +48,8 @@ def test_smoke_study_produces_every_report(smoke):
     # the index opens with the question and each dataset's answer, written from the verdicts, before any table
     assert idx.index('Does low-bitwidth quantization change adversarial robustness?') < idx.index('<h2>digits</h2>') < idx.index('<table')
     assert 'claims judged' in idx and 'time per stage' not in idx.split('<footer>')[0] and 'network at width' in idx
+    answer = idx.split("<ul class='answer'>")[1].split('</ul>')[0]   # one sentence a line, the models' last
+    assert answer.count('<li>') >= 3 and 'claims judged' in answer and 'network at width' in answer.split('<li>')[-1]
     fh = (d / 'reports' / 'smoke' / 'findings.html').read_text()
     assert page_problems(idx, figures=False) == [] and page_problems(fh, figures=False) == []
     assert '&lt;br&gt;' not in fh and '<br>' not in fh and fh.count("<span class='v'") >= len(CLAIMS)
