@@ -463,7 +463,7 @@ def strongest_poor(sec, ds):
     return ev, 'holds', rule
 
 def masked_where_gain(sec, ds):
-    "Beyond the paper: the models the diagnostics call masked are those where the strongest attack gains most."
+    "Beyond the paper: the models whose soundness checks fire (the masking section) are those where the strongest attack gains most."
     if m := _missing(sec, 'strongest'): return m
     diag = sec['strongest'].get('masked') or {}
     if not diag: return '–', 'cannot tell', 'the masking section (diagnostics) did not run'
@@ -472,10 +472,10 @@ def masked_where_gain(sec, ds):
     big = sorted(m for m in gain if exceeds(kn(pb[m]), kn(wc[m]), FAR) == 1)
     masked = sorted(m for m, v in diag.items() if v)
     ev = ('gain (paper\'s best − worst case): ' + ', '.join(f"{m} {g:+.2f}" for m, g in sorted(gain.items(), key=lambda t: -t[1]))
-          + f"; diagnostics call masked: {', '.join(masked) or 'none'}")
-    if not big and not masked: return ev, 'cannot tell', f"no model is called masked and none gains more than {FAR}: nothing to match"
-    if big == masked: return ev, 'holds', f"the models whose gain's 95 % interval lies above {FAR} are exactly the masked ones: {', '.join(big)}"
-    return ev, 'does not hold', (f"gain's interval above {FAR}: {', '.join(big) or 'none'}; masked: {', '.join(masked) or 'none'}")
+          + f"; the masking section's soundness checks fired on: {', '.join(masked) or 'none'}")
+    if not big and not masked: return ev, 'cannot tell', f"no model fails the soundness checks and none gains more than {FAR}: nothing to match"
+    if big == masked: return ev, 'holds', f"the models whose gain's 95 % interval lies above {FAR} are exactly those whose soundness checks fired: {', '.join(big)}"
+    return ev, 'does not hold', (f"gain's interval above {FAR}: {', '.join(big) or 'none'}; soundness checks fired: {', '.join(masked) or 'none'}")
 
 # %% ../nbs/09a_findings.ipynb #b7ddfdcd
 def square_on_graph(dep):   # a deployment result's numbers
@@ -689,12 +689,13 @@ def fully_masked(sec, ds):
     d = sec['masking']['models']
     masked = [m for m in d if d[m]['masked']]
     expected = [m for m in FULLY if m in d]
-    ev = '; '.join(f"{m} {'masked' if v['masked'] else 'not masked'}" + (f" ({'; '.join(v['reasons'])})" if v['masked'] else '')
+    # in the words of the checks: "not masked" beside a gradient question (a) calls uninformative would read as a contradiction
+    ev = '; '.join(f"{m} {'checks fired' if v['masked'] else 'none fired'}" + (f" ({'; '.join(v['reasons'])})" if v['masked'] else '')
                    for m, v in d.items())
-    rule = 'a model counts as masked when a setup or outcome check fires (the masking section: an attack that should succeed does not)'
-    if sorted(masked) == sorted(expected): return ev, 'holds', f"masked: exactly the fully quantized models; {rule}"
+    rule = 'a model fails them when a setup or outcome check fires (the masking section: an attack that should succeed does not)'
+    if sorted(masked) == sorted(expected): return ev, 'holds', f"checks fired on exactly the fully quantized models; {rule}"
     extra, missed = [m for m in masked if m not in expected], [m for m in expected if m not in masked]
-    return ev, 'does not hold', (f"masked but not fully quantized: {', '.join(extra) or 'none'}; fully quantized but not masked: "
+    return ev, 'does not hold', (f"checks fired but not fully quantized: {', '.join(extra) or 'none'}; fully quantized but none fired: "
                                  f"{', '.join(missed) or 'none'}; {rule}")
 
 
@@ -838,7 +839,7 @@ CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)
           ("The paper's explanation (b): gradient attacks overstate the fully quantized models', and only their, robustness (§5.1.1-5.1.2)", gradients_overstate),
           ("The masking section's verdict: the fully quantized models, and only they, fail its soundness checks", fully_masked),
           ('Beyond the paper: quantization offers poor protection even against the strongest attack (AutoAttack, PGD++, APGD-DLR/BPDA)', strongest_poor),
-          ('Beyond the paper: the models the diagnostics call masked are those where the strongest attack gains most', masked_where_gain),
+          ('Beyond the paper: the models whose soundness checks fire (the masking section) are those where the strongest attack gains most', masked_where_gain),
           ('Beyond the paper: adversarial examples crafted on PyTorch still fool the deployed integer graph, also as uint8 pixels', survives_gap),
           ("Beyond the paper: on converged models a recipe or a width raises w1a1's FGSM and BIM accuracy above float's, and Square or BPDA removes the rise (it is masking)", regime_explains)]
 
