@@ -14,8 +14,8 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative',
            'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
            'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table',
-           'write_findings', 'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap',
-           'verdicts', 'changes', 'findings_html', 'answer_sentences', 'answer']
+           'write_findings', 'span', 'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate',
+           'brief_gap', 'verdicts', 'changes', 'findings_html', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -926,14 +926,14 @@ def write_findings(reports_dir, profile, sections=None,
 # %% ../nbs/09a_findings.ipynb #7b44dcfe
 ATTACK_LABEL = dict(fgsm='FGSM', bim='BIM', cwl2='CW-L2', spsa='SPSA', zoo='ZOO')
 
-def _span(xs, fmt='{:.2f}'):
+def span(xs, fmt='{:.2f}'):
     "Values as text: one value where they all print alike, else 'lowest to highest'."
     lo, hi = fmt.format(min(xs)), fmt.format(max(xs))
     return lo if lo == hi else f"{lo} to {hi}"
 
 def _points(ns):
     "n = … points a model, for the n of every model (one value or a range)."
-    return f"n = {_span(ns, '{:,}')} points a model"
+    return f"n = {span(ns, '{:,}')} points a model"
 
 def _ci(d): return '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*d)
 
@@ -953,7 +953,7 @@ def brief_strongest(sec, ds):
     wc = _strong(sec, 'worst case')
     q = [wc[m]['acc'] for m in FULLY + WEIGHT_ONLY if m in wc]
     if 'float' not in wc or not q: return None
-    return (f"worst-case accuracy at ε = 0.03: float {fmt_acc(*kn(wc['float']))}, the quantized models {_span(q)}; "
+    return (f"worst-case accuracy at ε = 0.03: float {fmt_acc(*kn(wc['float']))}, the quantized models {span(q)}; "
             + _points([r['n'] for r in wc.values()]))
 
 def brief_uninformative(sec, ds):
@@ -963,8 +963,8 @@ def brief_uninformative(sec, ds):
     if any(v.get('cosine') is None for v in d.values()): return None
     groups = [(what, [v for m, v in d.items() if (m in FULLY) == full]) for what, full in (('fully quantized', True), ('the others', False))]
     groups = [(what, vs) for what, vs in groups if vs]
-    cos = ', '.join(f"{what} {_span([v['cosine'] for v in vs])}" for what, vs in groups)
-    zoo = ', '.join(f"{what} {_span([v['zoo_zero'] for v in vs], '{:.0%}')}" for what, vs in groups if any(v['zoo_estimates'] for v in vs))
+    cos = ', '.join(f"{what} {span([v['cosine'] for v in vs])}" for what, vs in groups)
+    zoo = ', '.join(f"{what} {span([v['zoo_zero'] for v in vs], '{:.0%}')}" for what, vs in groups if any(v['zoo_estimates'] for v in vs))
     return f"cosine of the straight-through gradient with finite differences: {cos}" + (f"; ZOO estimates exactly 0: {zoo}" if zoo else '') \
            + f"; {_points([v['n'] for v in d.values()])}"
 
@@ -975,7 +975,7 @@ def brief_overstate(sec, ds):
     gain = {m: bim[m]['acc'] - wc[m]['acc'] for m in wc if m in bim}
     groups = [(what, [g for m, g in gain.items() if (m in FULLY) == full]) for what, full in (('fully quantized', True), ('the others', False))]
     if not gain: return None
-    return ("BIM's accuracy minus the worst case on the same points: " + ', '.join(f"{what} {_span(gs, '{:+.2f}')}" for what, gs in groups if gs)
+    return ("BIM's accuracy minus the worst case on the same points: " + ', '.join(f"{what} {span(gs, '{:+.2f}')}" for what, gs in groups if gs)
             + f"; {_points([wc[m]['n'] for m in gain])}")
 
 def brief_gap(sec, ds):
