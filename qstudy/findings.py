@@ -8,14 +8,15 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'ATTACK_LABEL', 'BRIEF', 'CLAIM_SECTION', 'COLOURS', 'SAY',
            'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current', 'load_sections', 'keep_numbers', 'kn',
            'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread',
-           'weight_only', 'binary_resists', 'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero',
-           'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap',
-           'regime_settings_order', 'regime_cells', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float',
-           'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative',
-           'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
-           'table5_agreement', 'paired_diff', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table',
-           'write_findings', 'span', 'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate',
-           'brief_gap', 'verdicts', 'changes', 'findings_html', 'answer_sentences', 'answer']
+           'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'binary_resists', 'zoo_fails', 'spsa_beats_bim',
+           'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain',
+           'square_on_graph', 'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells', 'regime_rises',
+           'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
+           'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells',
+           'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
+           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'span', 'brief_binary', 'brief_strongest',
+           'brief_uninformative', 'brief_overstate', 'brief_gap', 'verdicts', 'changes', 'findings_html',
+           'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -277,23 +278,33 @@ def weight_only(sec, ds):
     return _like_float(sec, WEIGHT_ONLY, PAPER_ATTACKS, 'w1-4a32', 'weight-only')
 
 # %% ../nbs/09a_findings.ipynb #c7cbed56
+def w1a1_float_counts(sec):
+    "({attack: (w1a1's (k, n) per seed, float's)} for FGSM, BIM and CW-L2, whether both have several seeds), or None where one is missing."
+    counts = {a: (seed_counts(sec, a, 'w1a1'), seed_counts(sec, a, 'float')) for a in ('fgsm', 'bim', 'cwl2')}
+    if not all(w and f for w, f in counts.values()): return None
+    return counts, all(len(w) > 1 and len(f) > 1 for w, f in counts.values())
+
+def w1a1_minus_float(w, f, over_seeds):
+    "(difference, lo, hi) of w1a1's rate minus float's: over the seeds where both have several (`seeds_diff_ci`), else the first seed's points."
+    return seeds_diff_ci(w, f) if over_seeds else diff_ci(w[0], f[0])
+
 def binary_resists(sec, ds):
     "Tables 3-4: w1a1 resists FGSM and BIM far better than float, but not CW-L2."
     if m := _missing(sec, 'robustness'): return m
-    rows = {a: (_rob(sec, a, 'float'), _rob(sec, a, 'w1a1')) for a in ('fgsm', 'bim', 'cwl2')}
-    if any(None in r for r in rows.values()): return '–', 'cannot tell', 'float or w1a1 missing from robustness'
-    ev = '; '.join(f"{a}: w1a1 {fmt_acc(*kn(b))}{_paper(ds, a, 'w1a1')} vs float {fmt_acc(*kn(f))}{_paper(ds, a, 'float')}"
-                   for a, (f, b) in rows.items())
+    if (got := w1a1_float_counts(sec)) is None: return '–', 'cannot tell', 'float or w1a1 missing from robustness'
+    seeds, over_seeds = got
+    ev = '; '.join(f"{a}: w1a1 {fmt_acc(*w[0])}{_paper(ds, a, 'w1a1')} vs float {fmt_acc(*f[0])}{_paper(ds, a, 'float')}"
+                   for a, (w, f) in seeds.items())
     # with replicates, over the seeds: a difference counts only beyond what training another seed does
-    seeds = {a: (seed_counts(sec, a, 'w1a1'), seed_counts(sec, a, 'float')) for a in ('fgsm', 'bim', 'cwl2')}
-    over_seeds = all(len(w) > 1 and len(f) > 1 for w, f in seeds.values())
-    cmp_ = (lambda a: seeds_exceed(*seeds[a], FAR)) if over_seeds else (lambda a: exceeds(kn(rows[a][1]), kn(rows[a][0]), FAR))
+    def cmp_(a):   # `exceeds` on the difference's interval: +1 above FAR, -1 below, 0 across
+        _, lo, hi = w1a1_minus_float(*seeds[a], over_seeds)
+        return 1 if lo > FAR else -1 if hi < FAR else 0
     far = {a: cmp_(a) for a in ('fgsm', 'bim')}
     cw = cmp_('cwl2')
     if over_seeds:
         rates = lambda ks: '/'.join(f"{k / n:.2f}" for k, n in ks)
         ev += '; over seeds ' + '; '.join(f"{a}: w1a1 {rates(w)} vs float {rates(f)}, w1a1 − float "
-                                          + '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*seeds_diff_ci(w, f)) for a, (w, f) in seeds.items())
+                                          + '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*w1a1_minus_float(w, f, True)) for a, (w, f) in seeds.items())
     half1 = 'holds' if all(v == 1 for v in far.values()) else 'does not hold' if -1 in far.values() else 'cannot tell'
     half2 = {1: 'does not hold', -1: 'holds', 0: 'cannot tell'}[cw]
     verdict = ('holds' if half1 == half2 == 'holds' else 'does not hold' if 'does not hold' in (half1, half2) else 'cannot tell')
@@ -937,15 +948,18 @@ def _points(ns):
 
 def _ci(d): return '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*d)
 
+def _by_precision(values):   # {model: value}
+    "[(group, its values)]: the fully quantized models, then the others, each where it has any."
+    groups = [(what, [v for m, v in values.items() if (m in FULLY) == full]) for what, full in (('fully quantized', True), ('the others', False))]
+    return [(what, vs) for what, vs in groups if vs]
+
 def brief_binary(sec, ds):
     "binary_resists' numbers: w1a1's accuracy minus float's per attack with its 95 % interval (over the seeds where each has several)."
-    if _missing(sec, 'robustness'): return None
-    counts = {a: (seed_counts(sec, a, 'w1a1'), seed_counts(sec, a, 'float')) for a in ('fgsm', 'bim', 'cwl2')}
-    if not all(w and f for w, f in counts.values()): return None
-    seeds = all(len(w) > 1 and len(f) > 1 for w, f in counts.values())
-    diff = lambda w, f: seeds_diff_ci(w, f) if seeds else diff_ci(w[0], f[0])
+    if _missing(sec, 'robustness') or (got := w1a1_float_counts(sec)) is None: return None
+    counts, seeds = got
     return (f"w1a1's accuracy minus float's {'over three seeds each' if seeds else 'on one seed each'}, far more robust meaning above "
-            f"{FAR:+.2f}: " + ', '.join(f"{ATTACK_LABEL[a]} {_ci(diff(w, f))} (n = {f[0][1]:,} a model)" for a, (w, f) in counts.items()))
+            f"{FAR:+.2f}: " + ', '.join(f"{ATTACK_LABEL[a]} {_ci(w1a1_minus_float(w, f, seeds))} (n = {f[0][1]:,} a model)"
+                                        for a, (w, f) in counts.items()))
 
 def brief_strongest(sec, ds):
     "strongest_poor's numbers: float's worst-case accuracy and the range over the quantized models."
@@ -961,8 +975,7 @@ def brief_uninformative(sec, ds):
     if _missing(sec, 'masking'): return None
     d = sec['masking']['models']
     if any(v.get('cosine') is None for v in d.values()): return None
-    groups = [(what, [v for m, v in d.items() if (m in FULLY) == full]) for what, full in (('fully quantized', True), ('the others', False))]
-    groups = [(what, vs) for what, vs in groups if vs]
+    groups = _by_precision(d)
     cos = ', '.join(f"{what} {span([v['cosine'] for v in vs])}" for what, vs in groups)
     zoo = ', '.join(f"{what} {span([v['zoo_zero'] for v in vs], '{:.0%}')}" for what, vs in groups if any(v['zoo_estimates'] for v in vs))
     return f"cosine of the straight-through gradient with finite differences: {cos}" + (f"; ZOO estimates exactly 0: {zoo}" if zoo else '') \
@@ -973,9 +986,8 @@ def brief_overstate(sec, ds):
     if _missing(sec, 'strongest'): return None
     bim, wc = _strong(sec, 'bim@own'), _strong(sec, 'worst case')
     gain = {m: bim[m]['acc'] - wc[m]['acc'] for m in wc if m in bim}
-    groups = [(what, [g for m, g in gain.items() if (m in FULLY) == full]) for what, full in (('fully quantized', True), ('the others', False))]
     if not gain: return None
-    return ("BIM's accuracy minus the worst case on the same points: " + ', '.join(f"{what} {span(gs, '{:+.2f}')}" for what, gs in groups if gs)
+    return ("BIM's accuracy minus the worst case on the same points: " + ', '.join(f"{what} {span(gs, '{:+.2f}')}" for what, gs in _by_precision(gain))
             + f"; {_points([wc[m]['n'] for m in gain])}")
 
 def brief_gap(sec, ds):
