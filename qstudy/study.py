@@ -479,7 +479,9 @@ def parser():
         s.add_argument('--run-dir', help='run store (default $QSTUDY_RUNS or ./runs)')
         s.add_argument('--seed', type=int, default=0)
         s.add_argument('--reports-dir', default='reports')
-        if name == 'ship': s.add_argument('--dest', help="shipped folder (default: the package's qstudy/shipped)")
+        if name == 'ship':
+            s.add_argument('--dest', help="shipped folder (default: the package's qstudy/shipped)")
+            s.add_argument('--regime', action='store_true', help="ship the regime section's models (every recipe and width; --models: of those names) instead of the study's")
         if name not in ('status', 'ship'):
             s.add_argument('--quiet', action='store_true', help='no progress bars')
             s.add_argument('--accelerator', help=f"the one device every stage uses: {', '.join(ACCELERATORS)} (default auto: a GPU when there is one)")
@@ -550,7 +552,12 @@ def main(argv=None):
             ds = a.dataset or (PROFILES[a.profile]['dataset'] if a.profile in PROFILES else None)
             _, models, run_dir = check_inputs(a.profile, ds, ['accuracy'], a.models, a.run_dir)
             # every record first: a model the store lacks (the float2 baseline at seed + 1, say) stops it before any is shipped
-            recs = {m: model_record(Run(a.profile, ds, s, run_dir), name) for m in with_baseline(models) for name, s in [model_seed(m, a.seed)]}
+            if a.regime:   # the section's variants of those names (the study's own width among them), every one in the store
+                from qstudy.regime import regime_variants, variant_run
+                run = Run(a.profile, ds, a.seed, run_dir)
+                recs = {f"{v['model']} {v['recipe']} {v['width']:g}": model_record(variant_run(run, v), v['model'])
+                        for v in regime_variants(a.profile) if v['model'] in models}
+            else: recs = {m: model_record(Run(a.profile, ds, s, run_dir), name) for m in with_baseline(models) for name, s in [model_seed(m, a.seed)]}
             for m, rec in recs.items():
                 f = ship_model(rec, run_dir, a.dest)
                 print(f"{m:6s} {f} ({f.with_suffix('.qsw').stat().st_size / 1e3:.0f} kB)")

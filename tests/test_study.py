@@ -113,6 +113,25 @@ def test_regime_section(regime):
     row = next(l for l in (d / 'reports/smoke/findings.md').read_text().splitlines() if "raises w1a1's FGSM and BIM" in l)
     assert 'not run' not in row and '**digits: ' in row
 
+def test_ship_regime_models(regime, tmp_path):
+    "qstudy ship --regime writes every variant of the section; a fresh store then loads each instead of training it."
+    from qstudy.regime import regime_variants, variant_run
+    from qstudy.training import train_model, model_record
+    d, _, _ = regime
+    dest = tmp_path / 'shipped'
+    # --models picks the names (a binarized model ships in bits; a float one in full)
+    r = qstudy('ship', '--profile', 'smoke', '--dataset', 'digits', '--regime', '--models', 'w1a1', '--run-dir', d / 'runs', '--dest', dest, cwd=d)
+    assert r.returncode == 0 and {p.name.split('-')[0] for p in dest.rglob('*.qsw')} == {'w1a1'}, r.stderr[-2000:]
+    r = qstudy('ship', '--profile', 'smoke', '--dataset', 'digits', '--regime', '--run-dir', d / 'runs', '--dest', dest, cwd=d)
+    assert r.returncode == 0, r.stderr[-2000:]
+    vs = regime_variants('smoke')
+    # two variants can be one model (a setting equal to another's): one file each distinct model
+    hashes = {model_record(variant_run(Run('smoke', 'digits', run_dir=d / 'runs'), v), v['model'])['hash'] for v in vs}
+    assert len(list(dest.rglob('*.qsw'))) == len(hashes) and len(hashes) >= 8
+    v = next(v for v in vs if v['recipe'] == 'qstudy' and v['model'] == 'w1a1')
+    _, rec = train_model(variant_run(Run('smoke', 'digits', run_dir=tmp_path / 'fresh'), v), 'w1a1', progress=False, shipped=dest)
+    assert rec['source'] == 'shipped' and rec['hash'] in hashes
+
 def test_findings_command(smoke, tmp_path):
     d, _ = smoke
     f = d / 'reports' / 'smoke' / 'findings.md'
