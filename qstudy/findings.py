@@ -15,8 +15,8 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells',
            'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
            'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'span', 'brief_binary', 'brief_strongest',
-           'brief_uninformative', 'brief_overstate', 'brief_gap', 'verdicts', 'changes', 'findings_html',
-           'answer_sentences', 'answer']
+           'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note', 'verdicts', 'changes',
+           'findings_html', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -919,7 +919,8 @@ def write_findings(reports_dir, profile, sections=None,
         kept = sec.get('kept', [])
         kept = f"; judged from the kept numbers (the run store here lacks them, or is not here, under the current settings): {', '.join(kept)}" if kept else ''
         head.append(f"- **{ds}**: {when} "
-                    + ', '.join(f"{k} {v / 60:.1f}" for k, v in st.items() if k not in own) + f" min{apart}; clean accuracy: {acc}{kept}")
+                    + ', '.join(f"{k} {v / 60:.1f}" + (shipped_note(sec['stages']) if k == 'train' else '') for k, v in st.items() if k not in own)
+                    + f" min{apart}; clean accuracy: {acc}{kept}")
     page = '\n'.join(head + ['', findings_table(sections), ''])
     vs, f = verdicts(sections), root / 'verdicts.json'
     old = store.load_json(f) if f.exists() else None
@@ -1003,6 +1004,15 @@ def brief_gap(sec, ds):
 
 BRIEF = dict(binary_resists=brief_binary, strongest_poor=brief_strongest, gradient_uninformative=brief_uninformative,
              gradients_overstate=brief_overstate, survives_gap=brief_gap)
+
+# %% ../nbs/09a_findings.ipynb #125a7f56
+def shipped_note(stages):   # a dataset's stages.json
+    "What the train stage's time is when it loaded shipped models (their training ran elsewhere, recorded per model); '' when none."
+    s = stages.get('shipped') or {}
+    if not s.get('models'): return ''
+    return (f" (loading {len(s['models'])} shipped models; training them took {s['train_seconds'] / 3600:.1f} h where they were "
+            "trained, each model's on the accuracy page)")
+
 
 # %% ../nbs/09a_findings.ipynb #2bce2583
 CLAIM_SECTION = dict(weight_only='robustness', binary_resists='robustness', zoo_fails='robustness', spsa_w1a1_vs_float='robustness',

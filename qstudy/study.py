@@ -240,7 +240,8 @@ def timed_report(section, params, out_dir, quiet=False):
 # %% ../nbs/10_study.ipynb #4e0c687f
 def record_stages(out_dir, profile, dataset, seconds, headlines, run=None,
                   wall=None,     # a whole study's wall time; None keeps the last one's, False drops it (a whole study under way)
-                  at_least=()):  # stages of `seconds` that found artifacts recording no time: a lower bound
+                  at_least=(),   # stages of `seconds` that found artifacts recording no time: a lower bound
+                  shipped=None): # the models the train stage loaded as shipped, with their recorded training time; None keeps the last
     "Merge stage times and headlines into out_dir/stages.json (a partial rerun keeps the others'), with the run store, settings and the last run's wall time."
     f = Path(out_dir) / 'stages.json'
     prev = store.load_json(f) if f.exists() else {}
@@ -251,11 +252,13 @@ def record_stages(out_dir, profile, dataset, seconds, headlines, run=None,
     apart = sorted(k for k in merged if SECTIONS.get(k.removeprefix('report '), {}).get('own_models'))
     store.save_json(dict(profile=profile, dataset=dataset, seconds=merged, at_least=low, apart=apart,
                          headlines={**prev.get('headlines', {}), **headlines}, run=run or prev.get('run'),
+                         shipped=prev.get('shipped') if shipped is None else shipped,
                          wall_seconds=prev.get('wall_seconds') if wall is None else (wall or None)), f)
 
 def stage_times(out_dir,
                 apart=False):  # the stages timed apart (a section with its own models), not the study's
     "Markdown line with the recorded time of each stage (and the last whole run's wall time), or '' when none is recorded."
+    from qstudy.findings import shipped_note
     f = Path(out_dir or '.') / 'stages.json'
     if not out_dir or not f.exists(): return ''
     st = store.load_json(f)
@@ -267,7 +270,7 @@ def stage_times(out_dir,
     # a stage's time is the last run's that computed in it (with what that run resumed from); a stage that only loads
     # keeps it. The wall time is the last run's in which every stage computed: a run that loads a stage is not timed whole
     return '- time per stage (s, this machine, as the last run that computed in it recorded): ' + \
-           ', '.join(f"{k} {'≥ ' if k in low else ''}{v:.0f}" for k, v in sec.items()) + \
+           ', '.join(f"{k} {'≥ ' if k in low else ''}{v:.0f}" + (shipped_note(st) if k == 'train' else '') for k, v in sec.items()) + \
            (f'; the last run in which every stage computed took {wall / 60:.1f} min of wall time' if wall
             else f'; {sum(sec.values()) / 60:.1f} min in all so far')
 
@@ -387,23 +390,26 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         loaded.append(stage)
         if not quiet: print(f"  {stage}: loaded from the store ({time.time() - t0:.1f} s)", flush=True)
     with lock, reports_lock:
-        start = t0 = time.time(); store.begin_stage('train')
+        start = t0 = time.time(); store.begin_stage('train'); shipped = None
         if not all(SECTIONS[s].get('own_models') for s in sections):  # the regime section alone trains only its own
             # the same-precision baseline is trained with the others when a stage compares it
             # and the replicates when the seeds stage attacks them (here: under a strategy every rank trains together)
-            train_stage(run, trained_keys(models, stages))
+            recs = train_stage(run, trained_keys(models, stages))
             done('train', t0)
+            # a model loaded as shipped trained elsewhere: the stage's seconds are its loading, its training is in its record
+            ship = {k: r['train_seconds'] for k, r in recs.items() if r and r.get('source') == 'shipped'}
+            shipped = dict(models=sorted(ship), train_seconds=round(sum(ship.values()), 1))
         out_dir = Path(reports_dir) / profile / dataset
         for st in stages:
             if not rank0 and st not in DISTRIBUTED_STAGES: break
             t0 = time.time(); store.begin_stage(st)
             stage_of[st](); done(st, t0)
-            if rank0: record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)  # a long study shows its progress
+            if rank0: record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped)  # a long study shows its progress
         if not rank0: return {}  # the other ranks' share ends with the attack stages
         # a whole study that computed every stage: its wall time is known only after its reports, so they must not
         # print the last one's (they print the stage times so far); a partial rerun keeps and names the last one's
         whole = set(DEFAULT_SECTIONS) <= set(sections) and not loaded
-        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, wall=False if whole else None)
+        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, wall=False if whole else None)
         params = dict(run.record(), models=models)
         attack_params_ = dict(attacks=list(PAPER_ATTACKS), n_points=None, attack_overrides={})
         # the attack settings go to the reports that declare them (a report may read the attacks' stage by other names)
@@ -416,9 +422,9 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
             for s, job in [(s, pool.submit(timed_report, s, report_params(s), out_dir, quiet)) for s in sections]:
                 out[s], seconds = job.result()
                 took(f'report {s}', seconds)
-                record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least)
+                record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped)
         # the reports overlap: the study's time is its wall time, not the sum of the stages'
-        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, wall=round(time.time() - start, 1) if whole else None)
+        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, wall=round(time.time() - start, 1) if whole else None)
         write_findings(reports_dir, profile); write_index(reports_dir, profile)
     if not quiet:
         for s, h in out.items(): print(f"  {s}: {h}")
