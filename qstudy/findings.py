@@ -6,17 +6,17 @@
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'BOOT', 'Z95',
            'MIN_SUCCESSES', 'CELLS_RULE', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX',
            'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'ATTACK_LABEL', 'BRIEF', 'CLAIM_SECTION', 'COLOURS', 'SAY',
-           'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current', 'load_sections', 'keep_numbers', 'kn',
-           'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread',
-           'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'binary_resists', 'zoo_fails', 'spsa_beats_bim',
-           'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain',
-           'square_on_graph', 'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells', 'regime_rises',
-           'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order',
-           'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells',
-           'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'ensemble_beats_single',
-           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'span', 'brief_binary', 'brief_strongest',
-           'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note', 'verdicts', 'changes',
-           'findings_html', 'answer_sentences', 'answer']
+           'other_models', 'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current', 'load_sections',
+           'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts',
+           'seed_spread', 'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'binary_resists', 'zoo_fails',
+           'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
+           'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells',
+           'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
+           'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
+           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
+           'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'span',
+           'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note',
+           'verdicts', 'changes', 'findings_html', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -28,6 +28,15 @@ from .data import DataError
 from .metrics import wilson, fmt_acc, diff_ci, equivalent, exceeds, n_to_decide, paired_diff_ci, seeds_diff_ci, seeds_exceed
 from .paper import paper_attack, paper_accuracy, TABLE5, TABLE6
 from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES, Run, STAGE_VERSION
+
+# %% ../nbs/09a_findings.ipynb #7a18e315
+def other_models(stages, section):   # a dataset's stages.json
+    "Whether `section`'s report was drawn from other models than the accuracy section's (the study's current ones); a section with its own models never."
+    if section == 'accuracy' or section in stages.get('apart', []): return False
+    of = stages.get('models_of', {})
+    # stages.json from before the models were recorded: every section alike (None), all drawn from the same
+    return of.get(section) != of.get('accuracy')
+
 
 # %% ../nbs/09a_findings.ipynb #f427e9f7
 SECTION_FILES = ('accuracy', 'robustness', 'transfer', 'gradients', 'ensemble', 'strongest', 'deployment', 'regime', 'masking')
@@ -139,6 +148,8 @@ def load_sections(out_dir):
     made = run and Run.read(dict(st, **run))
     for s in SECTION_FILES:
         if s not in st.get('headlines', {}): continue   # the study did not run that section
+        if other_models(st, s):   # drawn from models the study no longer has: not judged beside the current ones
+            out['stale'][s] = 'models'; continue
         try:
             # a store not on this machine: not even its models' names (their data source) are looked up
             if run is None or not Path(run['run_dir']).is_dir(): raise store.NotInStore('no run store here')
@@ -244,6 +255,9 @@ def _paper(ds, attack, model):
 def _missing(sec, *names):
     gone = [s for s in names if s not in sec]
     old = [s for s in gone if s in sec.get('stale', {})]
+    moved = [s for s in old if sec['stale'][s] == 'models']
+    if moved: return '–', 'cannot tell', (f"section(s) {', '.join(moved)} drawn from an earlier version's models, not the study's current "
+                                          "ones (a later run trained or shipped new ones): run the study again")
     if old: return '–', 'cannot tell', f"section(s) {', '.join(old)} neither in the run store (gone, or not yet computed by this version of the code) nor kept beside the reports: run the study again"
     return ('–', 'cannot tell', f"section(s) {', '.join(gone)} not run") if gone else None
 

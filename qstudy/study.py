@@ -21,7 +21,7 @@ from pathlib import Path
 from . import store
 from .config import (PROFILES, DATASETS, MODEL_NAMES, ENSEMBLE, PAPER_ATTACKS, PRESETS, ACCELERATORS, InputError,
                            model_bits, profile as get_profile, main_process, model_seed,
-                           with_baseline, REPLICATES, replicate_keys, Run)
+                           with_baseline, REPLICATES, replicate_keys, Run, config_hash)
 
 # %% ../nbs/10_study.ipynb #aad72861
 import qstudy
@@ -241,7 +241,8 @@ def timed_report(section, params, out_dir, quiet=False):
 def record_stages(out_dir, profile, dataset, seconds, headlines, run=None,
                   wall=None,     # a whole study's wall time; None keeps the last one's, False drops it (a whole study under way)
                   at_least=(),   # stages of `seconds` that found artifacts recording no time: a lower bound
-                  shipped=None): # the models the train stage loaded as shipped, with their recorded training time; None keeps the last
+                  shipped=None,  # the models the train stage loaded as shipped, with their recorded training time; None keeps the last
+                  models=None):  # the hash naming the study's models this run used: the sections in `headlines` were drawn from them
     "Merge stage times and headlines into out_dir/stages.json (a partial rerun keeps the others'), with the run store, settings and the last run's wall time."
     f = Path(out_dir) / 'stages.json'
     prev = store.load_json(f) if f.exists() else {}
@@ -250,7 +251,9 @@ def record_stages(out_dir, profile, dataset, seconds, headlines, run=None,
     # a section that trains its own models (the opt-in regime) is a run of its own: its stage and report are timed
     # apart from the study's, on every page that prints the times
     apart = sorted(k for k in merged if SECTIONS.get(k.removeprefix('report '), {}).get('own_models'))
-    store.save_json(dict(profile=profile, dataset=dataset, seconds=merged, at_least=low, apart=apart,
+    # a partial rerun on other models (new ones shipped) leaves the other sections drawn from the old ones: findings must know
+    models_of = {**prev.get('models_of', {}), **({s: models for s in headlines if not SECTIONS.get(s, {}).get('own_models')} if models else {})}
+    store.save_json(dict(models_of=models_of, profile=profile, dataset=dataset, seconds=merged, at_least=low, apart=apart,
                          headlines={**prev.get('headlines', {}), **headlines}, run=run or prev.get('run'),
                          shipped=prev.get('shipped') if shipped is None else shipped,
                          wall_seconds=prev.get('wall_seconds') if wall is None else (wall or None)), f)
@@ -295,8 +298,9 @@ def what_models(out_dir):
 
 def write_index(reports_dir, profile):
     "reports/<profile>/index.html: the question and each dataset's answer (from the verdicts), the models, the sections; findings.html."
-    from qstudy.findings import findings_html, answer_sentences
+    from qstudy.findings import findings_html, answer_sentences, other_models
     root = Path(reports_dir) / profile
+    stages_of = lambda d: store.load_json(d / 'stages.json') if (d / 'stages.json').exists() else {}
     dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
     head = lambda what: (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>qstudy — {html.escape(what)}</title>"
                          f"<style>{PAGE_CSS}</style></head><body>")
@@ -317,6 +321,8 @@ def write_index(reports_dir, profile):
             j = d / f'{s}.json'
             if not j.exists(): continue
             line = html.escape(store.load_json(j).get('headline', ''))
+            if s != 'accuracy' and not meta.get('own_models') and other_models(stages_of(d), s):
+                line = f"<em>drawn from an earlier version's models, not the ones above: run the study again.</em> {line}"
             if s == 'accuracy': models.append(f"<li><a href='{ds}/accuracy.html'>{html.escape(ds)}</a>: {line}</li>")
             rows.append(f"<tr><td>{html.escape(ds)}</td><td><a href='{ds}/{s}.html'>{html.escape(meta['title'])}</a>"
                         f" (<a href='{ds}/{s}.ipynb'>notebook</a>)</td><td>{line}</td></tr>")
@@ -390,7 +396,7 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
         loaded.append(stage)
         if not quiet: print(f"  {stage}: loaded from the store ({time.time() - t0:.1f} s)", flush=True)
     with lock, reports_lock:
-        start = t0 = time.time(); store.begin_stage('train'); shipped = None
+        start = t0 = time.time(); store.begin_stage('train'); shipped = models_key = None
         if not all(SECTIONS[s].get('own_models') for s in sections):  # the regime section alone trains only its own
             # the same-precision baseline is trained with the others when a stage compares it
             # and the replicates when the seeds stage attacks them (here: under a strategy every rank trains together)
@@ -399,17 +405,19 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
             # a model loaded as shipped trained elsewhere: the stage's seconds are its loading, its training is in its record
             ship = {k: r['train_seconds'] for k, r in recs.items() if r and r.get('source') == 'shipped'}
             shipped = dict(models=sorted(ship), train_seconds=round(sum(ship.values()), 1))
+            # the study's own models only: the baseline and replicates a section adds do not make its models other ones
+            models_key = config_hash({k: r['hash'] for k, r in recs.items() if r and k in models})
         out_dir = Path(reports_dir) / profile / dataset
         for st in stages:
             if not rank0 and st not in DISTRIBUTED_STAGES: break
             t0 = time.time(); store.begin_stage(st)
             stage_of[st](); done(st, t0)
-            if rank0: record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped)  # a long study shows its progress
+            if rank0: record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key)  # a long study shows its progress
         if not rank0: return {}  # the other ranks' share ends with the attack stages
         # a whole study that computed every stage: its wall time is known only after its reports, so they must not
         # print the last one's (they print the stage times so far); a partial rerun keeps and names the last one's
         whole = set(DEFAULT_SECTIONS) <= set(sections) and not loaded
-        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, wall=False if whole else None)
+        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key, wall=False if whole else None)
         params = dict(run.record(), models=models)
         attack_params_ = dict(attacks=list(PAPER_ATTACKS), n_points=None, attack_overrides={})
         # the attack settings go to the reports that declare them (a report may read the attacks' stage by other names)
@@ -422,9 +430,9 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
             for s, job in [(s, pool.submit(timed_report, s, report_params(s), out_dir, quiet)) for s in sections]:
                 out[s], seconds = job.result()
                 took(f'report {s}', seconds)
-                record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped)
+                record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key)
         # the reports overlap: the study's time is its wall time, not the sum of the stages'
-        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, wall=round(time.time() - start, 1) if whole else None)
+        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key, wall=round(time.time() - start, 1) if whole else None)
         write_findings(reports_dir, profile); write_index(reports_dir, profile)
     if not quiet:
         for s, h in out.items(): print(f"  {s}: {h}")

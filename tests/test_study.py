@@ -38,6 +38,8 @@ def test_smoke_study_produces_every_report(smoke):
     assert set(st['seconds']) == {'train', *(x for x in STAGES if x != 'regime'), *(f'report {s}' for s in DEFAULT_SECTIONS)}
     assert 'regime' not in DEFAULT_SECTIONS and not (out / 'regime.html').exists()
     assert st['run']['run_dir'] == str((d / 'runs').resolve())   # findings read the store this names
+    # every section drawn from the same models (a partial rerun on new ones would leave the others marked as older)
+    assert set(st['models_of']) == set(DEFAULT_SECTIONS) and len(set(st['models_of'].values())) == 1
     assert 'time per stage' in (out / 'accuracy.html').read_text()  # and printed at the top of the reports
     findings = (d / 'reports' / 'smoke' / 'findings.md').read_text()
     rows = [l for l in findings.splitlines() if l.startswith('| ') and not l.startswith('| claim')]
@@ -181,6 +183,7 @@ def test_rerun_loads_everything(smoke):
     st = json.loads((out / 'stages.json').read_text())   # stages that only loaded keep the times of the run that computed them
     assert all(st['seconds'][k] == v for k, v in stages_before['seconds'].items() if not k.startswith('report'))
     assert st['wall_seconds'] == stages_before['wall_seconds']
+    assert st['models_of'] == stages_before['models_of']   # the same models, though this section trains fewer replicates
     st = qstudy('status', '--profile', 'smoke', '--run-dir', d / 'runs', cwd=d)
     # the nine, the baseline float2 and the seeds stage's three other replicates (float@1 is float2)
     assert st.stdout.count(' done ') == 9 + 1 + 3 and 'missing' not in st.stdout
