@@ -608,7 +608,10 @@ def regime_explains(sec, ds):
         return ev, 'cannot tell', f"no setting shows a rise, some cannot exclude one ({', '.join(_setting(k) for k, c in cells.items() if c['rise'] == 0)}); {rule}"
     removed = {k: [a for a in MASK_VIEWS if cells[k].get(a) == -1] for k in rising}
     kept = {k: [a for a in MASK_VIEWS if cells[k].get(a) == 1] for k in rising}
-    where = (f"w1a1 rises above float at {', '.join(map(_setting, rising))}" + (f" ({made})" if made else '')
+    # the settings that do not rise, and those the points cannot decide, beside the ones that do: what a recipe or width could make
+    open_ = [k for k, c in cells.items() if c['rise'] == 0]
+    others = ''.join(f"; {what} at {', '.join(map(_setting, ks))}" for what, ks in (('no rise', flat), ('cannot tell', open_)) if ks)
+    where = (f"w1a1 rises above float at {', '.join(map(_setting, rising))}" + (f" ({made})" if made else '') + others
              + '; ' + '; '.join(f"{_setting(k)}: " + (f"{' and '.join(removed[k])} remove the rise" if removed[k] else '')
                                 + (', ' if removed[k] and kept[k] else '') + (f"it survives {' and '.join(kept[k])}" if kept[k] else '')
                                 + ('' if removed[k] or kept[k] else 'Square and BPDA cannot tell') for k in rising))
