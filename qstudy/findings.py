@@ -16,7 +16,7 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
            'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'span',
            'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note',
-           'verdicts', 'changes', 'findings_html', 'answer_sentences', 'answer']
+           'verdicts', 'changes', 'findings_html', 'unjudged', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -1113,23 +1113,32 @@ SAY = dict(
                                    "pixels undoes some attacks.",
                   'cannot tell': "Whether the adversarial examples survive deployment (integer graphs, 8-bit pixels) cannot be told at this n."})
 
+def unjudged(r):   # one dataset's result of a claim in verdicts.json
+    "Why a claim is not judged yet (its section not run, or drawn from other models), or '' when its 'cannot tell' is the numbers'."
+    if r['verdict'] != 'cannot tell' or r.get('evidence') != '–' or not r.get('rule', '').startswith('section(s)'): return ''
+    return r['rule'].split(': run the study')[0]
+
 def answer_sentences(vs, ds):
     "A dataset's answer as a few sentences, written from its verdicts (never by hand): the headline claims, then the count."
     by = {c['key']: c['results'][ds] for c in vs if ds in c['results']}
     # each headline verdict with the numbers that decided it, where the verdicts carry them (verdicts.json before: none)
     nums = lambda r: f" ({r['brief']})" if r.get('brief') else ''
-    said = lambda k: SAY[k][by[k]['verdict']][:-1] + nums(by[k]) + '.'
+    said = lambda k: (SAY[k]['cannot tell'].replace(' at this n.', f" yet: {unjudged(by[k])}.") if unjudged(by[k])
+                      else SAY[k][by[k]['verdict']][:-1] + nums(by[k]) + '.')
     out = [said(k) for k in ('strongest_poor', 'binary_resists') if k in by]
     a, b = by.get('gradient_uninformative'), by.get('gradients_overstate')
     if a and b:
+        why = lambda r: f" yet ({unjudged(r)})" if unjudged(r) else nums(r)
         out.append(f"The paper's explanation, gradient masking on exactly the fully quantized models: that their gradients are "
-                   f"uninformative, {a['verdict']}{nums(a)}; that gradient attacks overstate their robustness, {b['verdict']}{nums(b)}.")
+                   f"uninformative, {a['verdict']}{why(a)}; that gradient attacks overstate their robustness, {b['verdict']}{why(b)}.")
     if 'survives_gap' in by: out.append(said('survives_gap'))
     n = {v: sum(r['verdict'] == v for r in by.values()) for v in COLOURS}
+    n['cannot tell'] -= (later := sum(bool(unjudged(r)) for r in by.values()))
     paper = [r['paper']['verdict'] for r in by.values() if r['paper']]
     out.append(f"Of the {len(by)} claims judged, {n['holds']} {'holds' if n['holds'] == 1 else 'hold'} here, {n['does not hold']} "
                f"{'does' if n['does not hold'] == 1 else 'do'} not and {n['cannot tell']} cannot be "
-               f"told at this sample size" + (f"; applied to the paper's own tables, the same rules find {paper.count('does not hold')} of "
+               f"told at this sample size" + (f", and {later} are not judged yet (their sections were not run on these models)" if later else '')
+               + (f"; applied to the paper's own tables, the same rules find {paper.count('does not hold')} of "
                                               f"{len(paper)} claims not following from them" if paper else '') + '.')
     return out
 
