@@ -583,8 +583,10 @@ def regime_explains(sec, ds):
     ev = []
     for (rec, w, m), b in at.items():
         if m != 'w1a1' or (f := at.get((rec, w, 'float'))) is None: continue
+        # each attack's difference with its interval: the numbers the rule reads
         ev.append(f"{rec} at width {w:g}: w1a1 / float clean {b['acc']:.2f} / {f['acc']:.2f}; " + ', '.join(
-            f"{a} {fmt_acc(*_kn(b['attacks'][a]))} / {f['attacks'][a]['acc']:.2f}" for a in RISE_ATTACKS + MASK_VIEWS
+            f"{a} {fmt_acc(*_kn(b['attacks'][a]))} / {f['attacks'][a]['acc']:.2f} (difference {'{:+.2f} [{:+.2f}, {:+.2f}]'.format(*diff_ci(_kn(b['attacks'][a]), _kn(f['attacks'][a])))})"
+            for a in RISE_ATTACKS + MASK_VIEWS
             if a in b['attacks'] and a in f['attacks'])
             + f"; w1a1's median margin {b['margin_q'][1]:.1f}, zero CE gradient {b['k_zero_ce']}/{b['n_stats']}")
     ev = '; '.join(ev) or '–'
