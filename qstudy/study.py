@@ -298,7 +298,7 @@ def what_models(out_dir):
 
 def write_index(reports_dir, profile):
     "reports/<profile>/index.html: the question and each dataset's answer (from the verdicts), the models, the sections; findings.html."
-    from qstudy.findings import findings_html, answer_sentences, other_models
+    from qstudy.findings import findings_html, answer_sentences, other_models, unjudged
     root = Path(reports_dir) / profile
     stages_of = lambda d: store.load_json(d / 'stages.json') if (d / 'stages.json').exists() else {}
     dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
@@ -323,6 +323,10 @@ def write_index(reports_dir, profile):
             line = html.escape(store.load_json(j).get('headline', ''))
             if s != 'accuracy' and not meta.get('own_models') and other_models(stages_of(d), s):
                 line = f"<em>drawn from an earlier version's models, not the ones above: run the study again.</em> {line}"
+            # a section findings could not read (an earlier version's page, its numbers not kept): its claims are not judged
+            elif (why := {unjudged(c['results'][ds]) for c in (vs or {}).get('verdicts', []) if c['section'] == s and ds in c['results']}) \
+                    and '' not in why:
+                line = f"<em>not judged by findings ({html.escape(sorted(why)[0])}).</em> {line}"
             if s == 'accuracy': models.append(f"<li><a href='{ds}/accuracy.html'>{html.escape(ds)}</a>: {line}</li>")
             rows.append(f"<tr><td>{html.escape(ds)}</td><td><a href='{ds}/{s}.html'>{html.escape(meta['title'])}</a>"
                         f" (<a href='{ds}/{s}.ipynb'>notebook</a>)</td><td>{line}</td></tr>")
