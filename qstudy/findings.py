@@ -252,6 +252,8 @@ def _paper(ds, attack, model):
     p = paper_attack(ds, attack, model)
     return f" (paper {p[0]:.2f})" if p and p[0] is not None else ''
 
+def _ci(d): return '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*d)   # a difference and its interval
+
 def _missing(sec, *names):
     gone = [s for s in names if s not in sec]
     old = [s for s in gone if s in sec.get('stale', {})]
@@ -318,7 +320,7 @@ def binary_resists(sec, ds):
     if over_seeds:
         rates = lambda ks: '/'.join(f"{k / n:.2f}" for k, n in ks)
         ev += '; over seeds ' + '; '.join(f"{a}: w1a1 {rates(w)} vs float {rates(f)}, w1a1 − float "
-                                          + '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*w1a1_minus_float(w, f, True)) for a, (w, f) in seeds.items())
+                                          + _ci(w1a1_minus_float(w, f, True)) for a, (w, f) in seeds.items())
     half1 = 'holds' if all(v == 1 for v in far.values()) else 'does not hold' if -1 in far.values() else 'cannot tell'
     half2 = {1: 'does not hold', -1: 'holds', 0: 'cannot tell'}[cw]
     verdict = ('holds' if half1 == half2 == 'holds' else 'does not hold' if 'does not hold' in (half1, half2) else 'cannot tell')
@@ -585,7 +587,7 @@ def regime_explains(sec, ds):
         if m != 'w1a1' or (f := at.get((rec, w, 'float'))) is None: continue
         # each attack's difference with its interval: the numbers the rule reads
         ev.append(f"{rec} at width {w:g}: w1a1 / float clean {b['acc']:.2f} / {f['acc']:.2f}; " + ', '.join(
-            f"{a} {fmt_acc(*_kn(b['attacks'][a]))} / {f['attacks'][a]['acc']:.2f} (difference {'{:+.2f} [{:+.2f}, {:+.2f}]'.format(*diff_ci(_kn(b['attacks'][a]), _kn(f['attacks'][a])))})"
+            f"{a} {fmt_acc(*_kn(b['attacks'][a]))} / {f['attacks'][a]['acc']:.2f} (difference {_ci(diff_ci(_kn(b['attacks'][a]), _kn(f['attacks'][a])))})"
             for a in RISE_ATTACKS + MASK_VIEWS
             if a in b['attacks'] and a in f['attacks'])
             + f"; w1a1's median margin {b['margin_q'][1]:.1f}, zero CE gradient {b['k_zero_ce']}/{b['n_stats']}")
@@ -965,8 +967,6 @@ def span(xs, fmt='{:.2f}'):
 def _points(ns):
     "n = … points a model, for the n of every model (one value or a range)."
     return f"n = {span(ns, '{:,}')} points a model"
-
-def _ci(d): return '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*d)
 
 def _by_precision(values):   # {model: value}
     "[(group, its values)]: the fully quantized models, then the others, each where it has any."

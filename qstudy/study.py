@@ -298,9 +298,8 @@ def what_models(out_dir):
 
 def write_index(reports_dir, profile):
     "reports/<profile>/index.html: the question and each dataset's answer (from the verdicts), the models, the sections; findings.html."
-    from qstudy.findings import findings_html, answer_sentences, other_models, unjudged
+    from qstudy.findings import findings_html, answer_sentences, unjudged
     root = Path(reports_dir) / profile
-    stages_of = lambda d: store.load_json(d / 'stages.json') if (d / 'stages.json').exists() else {}
     dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
     head = lambda what: (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>qstudy — {html.escape(what)}</title>"
                          f"<style>{PAGE_CSS}</style></head><body>")
@@ -321,10 +320,8 @@ def write_index(reports_dir, profile):
             j = d / f'{s}.json'
             if not j.exists(): continue
             line = html.escape(store.load_json(j).get('headline', ''))
-            if s != 'accuracy' and not meta.get('own_models') and other_models(stages_of(d), s):
-                line = f"<em>drawn from an earlier version's models, not the ones above: run the study again.</em> {line}"
-            # a section findings could not read (an earlier version's page, its numbers not kept): its claims are not judged
-            elif (why := {unjudged(c['results'][ds]) for c in (vs or {}).get('verdicts', []) if c['section'] == s and ds in c['results']}) \
+            # a section findings could not judge (drawn from earlier models, or its numbers not kept): said beside its headline
+            if (why := {unjudged(c['results'][ds]) for c in (vs or {}).get('verdicts', []) if c['section'] == s and ds in c['results']}) \
                     and '' not in why:
                 line = f"<em>not judged by findings ({html.escape(sorted(why)[0])}).</em> {line}"
             if s == 'accuracy': models.append(f"<li><a href='{ds}/accuracy.html'>{html.escape(ds)}</a>: {line}</li>")

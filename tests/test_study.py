@@ -344,19 +344,22 @@ def test_the_index_says_what_the_models_are(tmp_path):
     assert "width 0.125 (authors-folded recipe). Float reaches 0.90" in s and "Table 2, 3 of 9" in s and 'NOT the official SVHN split' in s
 
 def test_the_index_marks_sections_not_judged(tmp_path):
-    "A section drawn from earlier models, or one findings could not read, says so beside its headline on the index."
+    "A section whose claims findings could not judge (drawn from earlier models, or its numbers not kept) says so on the index."
     from qstudy.study import write_index
     d = tmp_path / 'cpu' / 'svhn'; d.mkdir(parents=True)
     (d / 'stages.json').write_text(json.dumps(dict(seconds={'regime': 1.0}, apart=['regime'],
                                                    models_of=dict(accuracy='new', gradients='new', robustness='old'))))
     for s in ('accuracy', 'gradients', 'robustness', 'regime'): (d / f'{s}.json').write_text(json.dumps(dict(headline=f'{s} says')))
     res = lambda v, rule, ev: dict(svhn=dict(verdict=v, rule=rule, evidence=ev, paper=None))
+    from qstudy.findings import _missing
+    moved = _missing(dict(stale=dict(robustness='models')), 'robustness')   # what findings writes for a section on earlier models
     vs = [dict(claim='c1', key='k1', section='regime', results=res('cannot tell', 'section(s) regime not run: run the study again', '–')),
-          dict(claim='c2', key='k2', section='gradients', results=res('holds', 'a rule', '0.1 n=500'))]
+          dict(claim='c2', key='k2', section='gradients', results=res('holds', 'a rule', '0.1 n=500')),
+          dict(claim='c3', key='k3', section='robustness', results=res(moved[1], moved[2], moved[0]))]
     (tmp_path / 'cpu' / 'verdicts.json').write_text(json.dumps(dict(verdicts=vs)))
     page = Path(write_index(tmp_path, 'cpu')).read_text()
     row = lambda s: next(l for l in page.split('<h2>The sections</h2>')[1].split('<tr>') if f"svhn/{s}.html" in l)
-    assert "earlier version's models" in row('robustness') and "earlier version's models" not in row('gradients')
+    assert "earlier version&#x27;s models" in row('robustness') and 'not judged' not in row('gradients')
     assert 'not judged by findings (section(s) regime not run)' in row('regime') and 'not judged' not in row('accuracy')
     assert page_problems(page, figures=False) == [], page_problems(page, figures=False)
 
