@@ -8,15 +8,15 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'ATTACK_LABEL', 'BRIEF', 'CLAIM_SECTION', 'COLOURS', 'SAY',
            'other_models', 'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current', 'load_sections',
            'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts',
-           'seed_spread', 'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'binary_resists', 'zoo_fails',
-           'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
+           'seed_spread', 'Unjudged', 'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'binary_resists',
+           'zoo_fails', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
            'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells',
            'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
            'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
            'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
            'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'span',
            'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note',
-           'verdicts', 'changes', 'findings_html', 'unjudged', 'answer_sentences', 'answer']
+           'record', 'verdicts', 'changes', 'findings_html', 'unjudged', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import html, math
@@ -254,14 +254,22 @@ def _paper(ds, attack, model):
 
 def _ci(d): return '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*d)   # a difference and its interval
 
+class Unjudged(tuple):
+    "A claim's (evidence, verdict, rule) when its section's numbers are not there to judge; `why` says which and why."
+    def __new__(cls, why, advice=''): 
+        self = super().__new__(cls, ('–', 'cannot tell', why + advice)); self.why = why; return self
+
 def _missing(sec, *names):
+    "An `Unjudged` when a section among `names` is not there to judge from (not run, gone, or drawn from other models), else None."
     gone = [s for s in names if s not in sec]
     old = [s for s in gone if s in sec.get('stale', {})]
     moved = [s for s in old if sec['stale'][s] == 'models']
-    if moved: return '–', 'cannot tell', (f"section(s) {', '.join(moved)} drawn from an earlier version's models, not the study's current "
-                                          "ones (a later run trained or shipped new ones): run the study again")
-    if old: return '–', 'cannot tell', f"section(s) {', '.join(old)} neither in the run store (gone, or not yet computed by this version of the code) nor kept beside the reports: run the study again"
-    return ('–', 'cannot tell', f"section(s) {', '.join(gone)} not run") if gone else None
+    again = ': run the study again'
+    if moved: return Unjudged(f"section(s) {', '.join(moved)} drawn from an earlier version's models, not the study's current "
+                              "ones (a later run trained or shipped new ones)", again)
+    if old: return Unjudged(f"section(s) {', '.join(old)} neither in the run store (gone, or not yet computed by this version of the "
+                            "code) nor kept beside the reports", again)
+    return Unjudged(f"section(s) {', '.join(gone)} not run") if gone else None
 
 def _like_float(sec, models, attacks, label, kind, skip=()):
     "(evidence, verdict, reason): do `models` keep float's adversarial accuracy on `attacks` within ±MARGIN (those in `skip` shown, not judged)?"
@@ -1042,15 +1050,21 @@ CLAIM_SECTION = dict(weight_only='robustness', binary_resists='robustness', zoo_
                      masked_where_gain='strongest', survives_gap='deployment', regime_explains='regime')
 COLOURS = {'holds': '#1b7a3a', 'does not hold': '#b3261e', 'cannot tell': '#6b6b6b'}
 
+def record(out,       # a judge's (evidence, verdict, rule), an `Unjudged` among them
+           p=None):   # the same rule's (verdict, rule) on the paper's tables, if they give the evidence
+    "One dataset's result of a claim as verdicts.json keeps it: an unjudged one says why in a field of its own."
+    ev, v, why = out
+    r = dict(verdict=v, rule=why, evidence=ev, paper=dict(verdict=p[0], rule=p[1]) if p else None)
+    if isinstance(out, Unjudged): r['unjudged'] = out.why   # the index and the answer say it
+    return r
+
 def verdicts(sections):  # {dataset: load_sections(...)}
     "Every claim judged on every dataset, as data: [dict(claim, key, section, results={ds: dict(verdict, rule, evidence, paper[, brief])})]."
     out = []
     for claim, judge in CLAIMS:
         res = {}
         for ds, sec in sections.items():
-            ev, v, why = judge(sec, ds)
-            p = on_paper(judge, ds)
-            res[ds] = dict(verdict=v, rule=why, evidence=ev, paper=dict(verdict=p[0], rule=p[1]) if p else None)
+            res[ds] = record(judge(sec, ds), on_paper(judge, ds))
             if (b := BRIEF.get(judge.__name__)) and (clause := b(sec, ds)): res[ds]['brief'] = clause   # the answer's numbers
         out.append(dict(claim=claim, key=judge.__name__, section=CLAIM_SECTION[judge.__name__], results=res))
     return out
@@ -1117,8 +1131,7 @@ SAY = dict(
 
 def unjudged(r):   # one dataset's result of a claim in verdicts.json
     "Why a claim is not judged yet (its section not run, or drawn from other models), or '' when its 'cannot tell' is the numbers'."
-    if r['verdict'] != 'cannot tell' or r.get('evidence') != '–' or not r.get('rule', '').startswith('section(s)'): return ''
-    return r['rule'].split(': run the study')[0]
+    return r.get('unjudged', '')
 
 def answer_sentences(vs, ds):
     "A dataset's answer as a few sentences, written from its verdicts (never by hand): the headline claims, then the count."

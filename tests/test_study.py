@@ -350,12 +350,12 @@ def test_the_index_marks_sections_not_judged(tmp_path):
     (d / 'stages.json').write_text(json.dumps(dict(seconds={'regime': 1.0}, apart=['regime'],
                                                    models_of=dict(accuracy='new', gradients='new', robustness='old'))))
     for s in ('accuracy', 'gradients', 'robustness', 'regime'): (d / f'{s}.json').write_text(json.dumps(dict(headline=f'{s} says')))
-    res = lambda v, rule, ev: dict(svhn=dict(verdict=v, rule=rule, evidence=ev, paper=None))
-    from qstudy.findings import _missing
+    from qstudy.findings import _missing, record
+    res = lambda out: dict(svhn=record(out))   # a dataset's result as findings keeps it
     moved = _missing(dict(stale=dict(robustness='models')), 'robustness')   # what findings writes for a section on earlier models
-    vs = [dict(claim='c1', key='k1', section='regime', results=res('cannot tell', 'section(s) regime not run: run the study again', '–')),
-          dict(claim='c2', key='k2', section='gradients', results=res('holds', 'a rule', '0.1 n=500')),
-          dict(claim='c3', key='k3', section='robustness', results=res(moved[1], moved[2], moved[0]))]
+    vs = [dict(claim='c1', key='k1', section='regime', results=res(_missing({}, 'regime'))),
+          dict(claim='c2', key='k2', section='gradients', results=res(('0.1 n=500', 'holds', 'a rule'))),
+          dict(claim='c3', key='k3', section='robustness', results=res(moved))]
     (tmp_path / 'cpu' / 'verdicts.json').write_text(json.dumps(dict(verdicts=vs)))
     page = Path(write_index(tmp_path, 'cpu')).read_text()
     row = lambda s: next(l for l in page.split('<h2>The sections</h2>')[1].split('<tr>') if f"svhn/{s}.html" in l)
