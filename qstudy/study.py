@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES', 'STRONG_ATTACKS', 'REPORT_WORKERS', 'PAGE_CSS',
            'OTHER_DATASET', 'PATH_VARS', 'SMALL_N', 'StudyError', 'check_inputs', 'check_writable', 'bar',
-           'train_stage', 'attack_stage', 'strongest_stage', 'deployment_stage', 'transfer_stage', 'gradients_stage',
-           'ensemble_stage', 'regime_stage', 'diagnostics_stage', 'nav_links', 'report_page', 'run_report',
-           'report_parameters', 'timed_report', 'record_stages', 'stage_times', 'what_models', 'write_index',
-           'absolute_env', 'study', 'trained_keys', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main',
-           'load_factory', 'write_card', 'evaluate_command', 'model_records', 'ran_precision', 'deviations',
-           'attack_deviations', 'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html',
+           'train_stage', 'attack_sets', 'attack_stage', 'strongest_stage', 'deployment_stage', 'transfer_stage',
+           'gradients_stage', 'ensemble_stage', 'regime_stage', 'diagnostics_stage', 'nav_links', 'report_page',
+           'run_report', 'report_parameters', 'timed_report', 'record_stages', 'stage_times', 'what_models',
+           'write_index', 'absolute_env', 'study', 'trained_keys', 'attack_progress', 'status', 'Parser', 'parser',
+           'trainer_kwargs', 'main', 'load_factory', 'write_card', 'evaluate_command', 'model_records', 'ran_precision',
+           'deviations', 'attack_deviations', 'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html',
            'settings_text', 'cell_text', 'page_table', 'show_figure', 'page_problems', 'class_names', 'pick_example',
            'gallery']
 
@@ -105,6 +105,14 @@ def train_stage(run: Run, models):
             b.update()
     if run.trainer_kwargs: barrier()  # every rank finds every model rank 0 stored
     return recs
+
+def attack_sets(stage, models):
+    "(models, attacks, seed offsets) whose adversarial sets the attack stage `stage` ('attacks', 'strong' or 'seeds') crafts."
+    if stage == 'attacks': return list(models), list(PAPER_ATTACKS), (0,)
+    if stage == 'strong': return list(models), list(STRONG_ATTACKS), (0,)
+    # float's and w1a1's replicates at the next seeds, under the attacks of Tables 3-4's contrast
+    if stage == 'seeds': return [m for m in REPLICATES['models'] if m in models], list(REPLICATES['attacks']), REPLICATES['seeds']
+    raise ValueError(f"{stage!r} is not an attack stage")
 
 def attack_stage(run: Run, models, attacks,
                  offsets=(0,)):   # attack each model at seed + each offset (the seeds stage: its replicates)
@@ -370,13 +378,11 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
     stages = [st for st in STAGES if any(st in SECTIONS[s]['needs'] for s in sections)]
     # a stage no strategy splits runs in this process alone (the run without the strategy)
     solo = run.at(trainer_kwargs=None)
-    stage_of = dict(attacks=lambda: attack_stage(run, models, list(PAPER_ATTACKS)),
+    stage_of = dict(attacks=lambda: attack_stage(run, *attack_sets('attacks', models)),
                     transfer=lambda: transfer_stage(solo, models), gradients=lambda: gradients_stage(solo, models),
                     ensemble=lambda: ensemble_stage(solo, models), diagnostics=lambda: diagnostics_stage(solo, models),
-                    strong=lambda: attack_stage(run, models, list(STRONG_ATTACKS)),
-                    # float's and w1a1's replicates at the next seeds, under the attacks of Tables 3-4's contrast
-                    seeds=lambda: attack_stage(run, [m for m in REPLICATES['models'] if m in models], list(REPLICATES['attacks']),
-                                               offsets=REPLICATES['seeds']),
+                    strong=lambda: attack_stage(run, *attack_sets('strong', models)),
+                    seeds=lambda: attack_stage(run, *attack_sets('seeds', models)),
                     strongest=lambda: strongest_stage(run, models), deployment=lambda: deployment_stage(solo, models),
                     regime=lambda: regime_stage(solo, models))
     from qstudy.training import train_settings
@@ -447,10 +453,31 @@ def trained_keys(models, stages):
     return ((with_baseline(models) if {'transfer', 'gradients'} & set(stages) else list(models))
             + (replicate_keys(models) if 'seeds' in stages else []))
 
+def attack_progress(run: Run, models, attacks, offsets=(0,)):
+    "One line: how many of these adversarial sets the run store holds, the chunks kept of those begun, those whose model is not in it."
+    from qstudy.metrics import adversarial_config, attack_points
+    from qstudy.training import model_record
+    stored, waiting, begun = 0, 0, []
+    for m in models:
+        for k in offsets:
+            r = run.at(seed=run.seed + k)
+            try: mrec = model_record(r, m)
+            except store.NotInStore: waiting += len(attacks); continue   # shipped and not yet loaded, or not trained
+            for a in attacks:
+                cfg, label, n, _, batch = adversarial_config(r, mrec, a)
+                if store.find_artifact(run.run_dir, 'adversarial', cfg, label): stored += 1; continue
+                kept = len(list((store.artifact_dir(run.run_dir, 'adversarial', cfg, label) / 'chunks').glob('chunk-*.pt')))
+                points = min(n, round(mrec['accuracy'] * mrec['n_test']))   # attack_points draws among the correct ones
+                if kept: begun.append(f"{a} on {m}" + (f" seed {r.seed}" if k else '') + f": {kept} of {-(-points // batch)} chunks kept")
+    planned = len(models) * len(offsets) * len(attacks)
+    return '; '.join([f"{stored} of {planned} adversarial sets stored"] + begun
+                     + ([f"{waiting} wait for their model (shipped or not trained: the study loads or trains it)"] if waiting else []))
+
 def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, reports_dir='reports'):
-    "Lines saying which models and reports are done and which are missing."
+    "Lines saying which models, adversarial sets and reports are done and which are missing."
     from qstudy.training import model_config, data_tag, shipped_file
     from qstudy.data import DataError
+    from qstudy.findings import other_models
     dataset = dataset or (PROFILES[profile]['dataset'] if profile in PROFILES else None)
     sections, models, run_dir = check_inputs(profile, dataset, None if models is None else ['accuracy'], models, run_dir)
     lines = [f"profile {profile}, dataset {dataset}, run dir {run_dir}"]
@@ -463,9 +490,17 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
         rec = store.find_artifact(run_dir, 'models', cfg, name)
         lines.append(f"  model {key:6s} " + (f"done    acc {rec['accuracy']:.3f} (n={rec['n_test']}, {rec['train_seconds']} s)"
                                              if rec else "shipped (loads without training)" if shipped_file(cfg) else "missing"))
+    run = Run(profile, dataset, seed, run_dir)
+    for st in [st for st in ('attacks', 'strong', 'seeds') if any(st in SECTIONS[s]['needs'] for s in sections)]:
+        lines.append(f"  stage {st}: " + attack_progress(run, *attack_sets(st, models)))
+    out = Path(reports_dir) / profile / dataset
+    stages = store.load_json(out / 'stages.json') if (out / 'stages.json').exists() else {}
     for s in sections:
-        done = (Path(reports_dir) / profile / dataset / f'{s}.html').exists()
-        lines.append(f"  report {s:10s} {'done' if done else 'missing'}")
+        done = (out / f'{s}.html').exists()
+        # a page a run on earlier models wrote: findings does not judge it until the study runs it again
+        old = done and other_models(stages, s)
+        lines.append(f"  report {s:10s} " + ("done, drawn from earlier models than the accuracy section's: run the study again" if old
+                                              else 'done' if done else 'missing'))
     return lines
 
 # %% ../nbs/10_study.ipynb #cddf0ce2

@@ -188,6 +188,28 @@ def test_rerun_loads_everything(smoke):
     # the nine, the baseline float2 and the seeds stage's three other replicates (float@1 is float2)
     assert st.stdout.count(' done ') == 9 + 1 + 3 and 'missing' not in st.stdout
 
+def test_status_counts_sets_and_kept_chunks(smoke, tmp_path):
+    "qstudy status says how many adversarial sets each attack stage has stored, the chunks a cut-off attack kept, and which wait for their model."
+    from qstudy.study import attack_sets
+    d, _ = smoke
+    runs = tmp_path / 'runs'; shutil.copytree(d / 'runs', runs)
+    status = lambda: qstudy('status', '--profile', 'smoke', '--run-dir', runs, '--reports-dir', d / 'reports', cwd=d).stdout
+    planned = {st: len(ms) * len(at) * len(off) for st in ('attacks', 'strong', 'seeds') for ms, at, off in [attack_sets(st, MODEL_NAMES)]}
+    for st, k in planned.items(): assert f"stage {st}: {k} of {k} adversarial sets stored\n" in status(), status()
+    # float's FGSM set at seed 0 cut off after its first chunk: its record gone, one chunk kept
+    from qstudy.metrics import adversarial_config
+    from qstudy.training import model_record
+    run = Run('smoke', 'digits', 0, runs)
+    cfg, label, *_ = adversarial_config(run, model_record(run, 'float'), 'fgsm')
+    fgsm = store.artifact_dir(runs, 'adversarial', cfg, label)
+    (fgsm / 'record.json').unlink(); (fgsm / 'chunks').mkdir(); (fgsm / 'chunks' / 'chunk-0.pt').write_bytes(b'')
+    # w2a2 not in the store (a shipped model not loaded yet): its five paper attacks wait
+    next((runs / 'models').glob('w2a2-*/record.json')).unlink()
+    got = status()
+    k = planned['attacks']
+    assert re.search(rf"stage attacks: {k - 6} of {k} adversarial sets stored; fgsm on float: 1 of \d+ chunks kept; 5 wait for their model", got), got
+    assert 'report robustness done\n' in got   # the same models as the accuracy section's
+
 @pytest.mark.slow
 def test_killed_study_resumes_without_redoing(tmp_path):
     runs = tmp_path / 'runs'
