@@ -271,6 +271,24 @@ def _missing(sec, *names):
                             "code) nor kept beside the reports", again)
     return Unjudged(f"section(s) {', '.join(gone)} not run") if gone else None
 
+def _pool(sec, *models):
+    "The test points there are to attack for a comparison of `models`: the fewest any of them classifies correctly (None: unknown)."
+    correct = {r['model']: round(r['accuracy'] * r['n']) for r in sec.get('accuracy', {}).get('table', [])}
+    got = [correct[m] for m in models if m in correct]
+    return min(got) if got else None
+
+def _to_decide(needs,        # [(points per side that would decide a comparison, or None; the points there are, or None)]
+               each='each'): # how the points count: 'each' side, 'per model'
+    "The clause saying what sample size would decide the undecided comparisons, and where this test set does not hold it."
+    if any(n is None for n, _ in needs): return "; no sample size decides a difference this close to the margin"
+    n, it = max(n for n, _ in needs), 'it' if len(needs) == 1 else 'them'
+    # attacks draw among the points a model classifies correctly: beyond those, more compute cannot decide, only more data
+    over = [p for k, p in needs if p is not None and k > p]
+    return f"; about {n:,} points {each} would decide {it}" + (
+        f", more than this test set holds ({'its models classify' if len(needs) == 1 else f'for {len(over)} of them, the models classify'} "
+        f"{'only ' + format(max(over), ',') if len(over) == 1 else f'at most {max(over):,}'} test points correctly): only a larger test set "
+        f"would decide {'it' if len(needs) == 1 else 'that one' if len(over) == 1 else 'those'}" if over else '')
+
 def _like_float(sec, models, attacks, label, kind, skip=()):
     "(evidence, verdict, reason): do `models` keep float's adversarial accuracy on `attacks` within ±MARGIN (those in `skip` shown, not judged)?"
     ev, differ, open_, judged = [], [], [], 0
@@ -284,16 +302,14 @@ def _like_float(sec, models, attacks, label, kind, skip=()):
             judged += 1
             e, (d, lo, hi) = equivalent(kn(r), kn(fl), MARGIN), diff_ci(kn(r), kn(fl))
             if e == -1: differ.append(f"{m} on {a} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]")
-            if e == 0: open_.append((f"{m} on {a} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]", n_to_decide(kn(r), kn(fl), MARGIN)))
+            if e == 0: open_.append((f"{m} on {a} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]", (n_to_decide(kn(r), kn(fl), MARGIN), _pool(sec, m, 'float'))))
     rule = f"every difference from float must have its 95 % interval inside ±{MARGIN}"
     if not judged: return '; '.join(ev) or '–', 'cannot tell', 'nothing to compare'
     if differ: return '; '.join(ev), 'does not hold', f"apart from float by more than {MARGIN} (the whole interval): {', '.join(differ)}; {rule}"
     if open_:
-        need = [n for _, n in open_ if n]
         return '; '.join(ev), 'cannot tell', (f"{len(open_)} of {judged} differences neither inside ±{MARGIN} nor beyond it: "
                                                + ', '.join(s for s, _ in open_[:4]) + (' …' if len(open_) > 4 else '')
-                                               + (f"; about {max(need):,} points per model would decide them" if need else
-                                                  "; no sample size decides a difference this close to the margin") + f"; {rule}")
+                                               + _to_decide([n for _, n in open_], 'per model') + f"; {rule}")
     return '; '.join(ev), 'holds', f"no {kind} model's accuracy is further than {MARGIN} from float's on {judged} comparisons; {rule}"
 
 def weight_only(sec, ds):
@@ -373,12 +389,6 @@ def zoo_fails(sec, ds):
     return ev, 'cannot tell', f"the difference's interval reaches across {FAR} (ZOO ran on {q[0]['n']} points per model)"
 
 # %% ../nbs/09a_findings.ipynb #a483c47c
-def _to_decide(pairs):   # [(a, b)]: (k, n) each, a judged to lie above b by more than MARGIN
-    "The sample size that would decide undecided orderings, as a clause: the largest over `pairs`, or that none would."
-    need = [n_to_decide(a, b, MARGIN, rule=exceeds) for a, b in pairs]
-    if None in need: return "; no sample size decides a difference this close to the margin"
-    return f"; about {max(need):,} points each would decide {'it' if len(need) == 1 else 'them'}"
-
 def _ordered(sec, ds, a, b, want):
     "(evidence, verdict, reason): does the adversarial accuracy of a = (attack, model) lie above (`want` 1) or below (-1) b's?"
     if m := _missing(sec, 'robustness'): return m
@@ -390,7 +400,7 @@ def _ordered(sec, ds, a, b, want):
     c, (d, lo, hi) = exceeds(kn(hi_), kn(lo_), MARGIN), diff_ci(kn(ra), kn(rb))
     rule = f"the 95 % interval of the difference {'above' if want == 1 else 'below'} {'+' if want == 1 else '−'}{MARGIN}"
     ev += f"; difference {d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-    if c == 0: return ev, 'cannot tell', f"the interval reaches across ±{MARGIN} (n = {ra['n']} and {rb['n']}){_to_decide([(kn(hi_), kn(lo_))])}; {rule}"
+    if c == 0: return ev, 'cannot tell', f"the interval reaches across ±{MARGIN} (n = {ra['n']} and {rb['n']}){_to_decide([(n_to_decide(kn(hi_), kn(lo_), MARGIN, rule=exceeds), _pool(sec, a[1], b[1]))])}; {rule}"
     return ev, 'holds' if c == 1 else 'does not hold', rule
 
 def spsa_beats_bim(sec, ds):
@@ -656,8 +666,7 @@ def zoo_like_cwl2(sec, ds):
     rule = f"ZOO − CW-L2's accuracy {d:+.2f} [{lo:+.2f}, {hi:+.2f}] must lie inside ±{MARGIN}"
     if e == 1: return ev, 'holds', rule
     if e == -1: return ev, 'does not hold', rule
-    n = n_to_decide(kn(z), kn(c), MARGIN)
-    return ev, 'cannot tell', rule + (f"; about {n:,} points each would decide it" if n else '')
+    return ev, 'cannot tell', rule + _to_decide([(n_to_decide(kn(z), kn(c), MARGIN), _pool(sec, 'float'))])
 
 def transfer_order(sec, ds):
     "§5.2.1: CW-L2 (with its best κ) transfers best, and BIM more than FGSM."
@@ -720,7 +729,7 @@ def gradients_overstate(sec, ds):
     unclear = [m for m, s in side.items() if s == 0]
     if wrong: return ev, 'does not hold', _exactly_fully([m for m, s in side.items() if s == 1], side, 'overstated', rule)[1]
     if unclear: return ev, 'cannot tell', (f"{', '.join(unclear)}: the interval reaches across {MARGIN}"
-                                           f"{_to_decide([(kn(bim[m]), kn(wc[m])) for m in unclear])}; {rule}")
+                                           f"{_to_decide([(n_to_decide(kn(bim[m]), kn(wc[m]), MARGIN, rule=exceeds), _pool(sec, *wc)) for m in unclear])}; {rule}")
     return ev, 'holds', f"overstated: exactly the fully quantized models; {rule}"
 
 def fully_masked(sec, ds):
