@@ -16,10 +16,10 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
            'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'span',
            'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note',
-           'record', 'verdicts', 'changes', 'findings_html', 'unjudged', 'answer_sentences', 'answer']
+           'record', 'judged', 'verdicts', 'changes', 'findings_html', 'unjudged', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
-import html, math
+import contextvars, html, math
 from pathlib import Path
 from statistics import NormalDist
 import numpy as np
@@ -277,6 +277,9 @@ def _pool(sec, *models):
     got = [correct[m] for m in models if m in correct]
     return min(got) if got else None
 
+# the comparisons a judgement left open for want of more points than the test set holds: `verdicts` records them per claim
+_BEYOND = contextvars.ContextVar('beyond_test_set', default=None)
+
 def _to_decide(needs,        # [(points per side that would decide a comparison, or None; the points there are, or None)]
                each='each'): # how the points count: 'each' side, 'per model'
     "The clause saying what sample size would decide the undecided comparisons, and where this test set does not hold it."
@@ -284,6 +287,7 @@ def _to_decide(needs,        # [(points per side that would decide a comparison,
     n, it = max(n for n, _ in needs), 'it' if len(needs) == 1 else 'them'
     # attacks draw among the points a model classifies correctly: beyond those, more compute cannot decide, only more data
     over = [p for k, p in needs if p is not None and k > p]
+    if over and (seen := _BEYOND.get()) is not None: seen.append(len(over))
     return f"; about {n:,} points {each} would decide {it}" + (
         f", more than this test set holds ({'its models classify' if len(needs) == 1 else f'for {len(over)} of them, the models classify'} "
         f"{'only ' + format(max(over), ',') if len(over) == 1 else f'at most {max(over):,}'} test points correctly): only a larger test set "
@@ -1059,13 +1063,21 @@ CLAIM_SECTION = dict(weight_only='robustness', binary_resists='robustness', zoo_
                      masked_where_gain='strongest', survives_gap='deployment', regime_explains='regime')
 COLOURS = {'holds': '#1b7a3a', 'does not hold': '#b3261e', 'cannot tell': '#6b6b6b'}
 
-def record(out,       # a judge's (evidence, verdict, rule), an `Unjudged` among them
-           p=None):   # the same rule's (verdict, rule) on the paper's tables, if they give the evidence
-    "One dataset's result of a claim as verdicts.json keeps it: an unjudged one says why in a field of its own."
+def record(out,           # a judge's (evidence, verdict, rule), an `Unjudged` among them
+           p=None,        # the same rule's (verdict, rule) on the paper's tables, if they give the evidence
+           beyond=False): # whether what would decide it is more points than the test set holds
+    "One dataset's result of a claim as verdicts.json keeps it: an unjudged one, or one no affordable n decides, says so in a field of its own."
     ev, v, why = out
     r = dict(verdict=v, rule=why, evidence=ev, paper=dict(verdict=p[0], rule=p[1]) if p else None)
     if isinstance(out, Unjudged): r['unjudged'] = out.why   # the index and the answer say it
+    if beyond and v == 'cannot tell': r['beyond_test_set'] = True
     return r
+
+def judged(judge, sec, ds):
+    "(judge's result, whether a comparison it left open needs more points than the test set holds)."
+    token = _BEYOND.set(seen := [])
+    try: return judge(sec, ds), bool(seen)
+    finally: _BEYOND.reset(token)
 
 def verdicts(sections):  # {dataset: load_sections(...)}
     "Every claim judged on every dataset, as data: [dict(claim, key, section, results={ds: dict(verdict, rule, evidence, paper[, brief])})]."
@@ -1073,7 +1085,8 @@ def verdicts(sections):  # {dataset: load_sections(...)}
     for claim, judge in CLAIMS:
         res = {}
         for ds, sec in sections.items():
-            res[ds] = record(judge(sec, ds), on_paper(judge, ds))
+            got, beyond = judged(judge, sec, ds)
+            res[ds] = record(got, on_paper(judge, ds), beyond)
             if (b := BRIEF.get(judge.__name__)) and (clause := b(sec, ds)): res[ds]['brief'] = clause   # the answer's numbers
         out.append(dict(claim=claim, key=judge.__name__, section=CLAIM_SECTION[judge.__name__], results=res))
     return out
@@ -1158,10 +1171,13 @@ def answer_sentences(vs, ds):
     if 'survives_gap' in by: out.append(said('survives_gap'))
     n = {v: sum(r['verdict'] == v for r in by.values()) for v in COLOURS}
     n['cannot tell'] -= (later := sum(bool(unjudged(r)) for r in by.values()))
+    data = sum(bool(r.get('beyond_test_set')) for r in by.values())   # more compute cannot decide these, only more data
     paper = [r['paper']['verdict'] for r in by.values() if r['paper']]
     out.append(f"Of the {len(by)} claims judged, {n['holds']} {'holds' if n['holds'] == 1 else 'hold'} here, {n['does not hold']} "
                f"{'does' if n['does not hold'] == 1 else 'do'} not and {n['cannot tell']} cannot be "
-               f"told at this sample size" + (f", and {later} are not judged yet (their sections were not run on these models)" if later else '')
+               f"told at this sample size" + (f" ({data} of them on no sample this test set holds: the points that would decide "
+                                              f"{'it' if data == 1 else 'them'} outnumber those its models classify correctly)" if data else '')
+               + (f", and {later} are not judged yet (their sections were not run on these models)" if later else '')
                + (f"; applied to the paper's own tables, the same rules find {paper.count('does not hold')} of "
                                               f"{len(paper)} claims not following from them" if paper else '') + '.')
     return out
