@@ -288,10 +288,12 @@ def _to_decide(needs,        # [(points per side that would decide a comparison,
     # attacks draw among the points a model classifies correctly: beyond those, more compute cannot decide, only more data
     over = [p for k, p in needs if p is not None and k > p]
     if over and (seen := _BEYOND.get()) is not None: seen.append(len(over))
-    return f"; about {n:,} points {each} would decide {it}" + (
-        f", more than this test set holds ({'its models classify' if len(needs) == 1 else f'for {len(over)} of them, the models classify'} "
-        f"{'only ' + format(max(over), ',') if len(over) == 1 else f'at most {max(over):,}'} test points correctly): only a larger test set "
-        f"would decide {'it' if len(needs) == 1 else 'that one' if len(over) == 1 else 'those'}" if over else '')
+    if not over: return f"; about {n:,} points {each} would decide {it}"
+    one = len(over) == 1
+    return (f"; about {n:,} points {each} would decide {it}, more than this test set holds"
+            + (f": its models classify only {over[0]:,} test points correctly, so only a larger test set would decide it" if len(needs) == 1 else
+               f" for {len(over)} of them: their models classify {'only' if one else 'at most'} {max(over):,} test points correctly, so only a "
+               f"larger test set would decide {'that one' if one else 'those'}"))
 
 def _like_float(sec, models, attacks, label, kind, skip=()):
     "(evidence, verdict, reason): do `models` keep float's adversarial accuracy on `attacks` within ±MARGIN (those in `skip` shown, not judged)?"
@@ -599,6 +601,14 @@ def regime_rises(rows):
 
 def _setting(k): return f"{k[0]} at width {k[1]:g}"
 
+def _open_setting(at, cell, k):   # regime_cells, the setting's regime_rises cell, (recipe, width)
+    "An undecided setting named with what would decide it: its open FGSM / BIM differences' n, and whether the test set holds it."
+    b, f = at[(*k, 'w1a1')], at[(*k, 'float')]
+    # the attacks draw among the points both classify correctly at most (unknown in a store from before rows kept n_test)
+    pool = min(round(r['acc'] * r['n_test']) for r in (b, f)) if 'n_test' in b and 'n_test' in f else None
+    need = [(n_to_decide(_kn(b['attacks'][a]), _kn(f['attacks'][a]), FAR, rule=exceeds), pool) for a in RISE_ATTACKS if cell[a] == 0]
+    return f"{_setting(k)} ({_to_decide(need).removeprefix('; ')})"
+
 def regime_explains(sec, ds):
     "Beyond the paper: on converged models, which recipe or width makes w1a1's FGSM / BIM accuracy rise above float's, and whether Square or BPDA removes the rise."
     if m := _missing(sec, 'regime'): return m
@@ -631,12 +641,12 @@ def regime_explains(sec, ds):
     if not rising:
         if not [k for k, c in cells.items() if c['rise'] == 0]:
             return ev, 'does not hold', f"at no setting does w1a1's FGSM / BIM accuracy rise above float's ({len(cells)} settings); {rule}"
-        return ev, 'cannot tell', f"no setting shows a rise, some cannot exclude one ({', '.join(_setting(k) for k, c in cells.items() if c['rise'] == 0)}); {rule}"
+        return ev, 'cannot tell', f"no setting shows a rise, some cannot exclude one ({'; '.join(_open_setting(at, c, k) for k, c in cells.items() if c['rise'] == 0)}); {rule}"
     removed = {k: [a for a in MASK_VIEWS if cells[k].get(a) == -1] for k in rising}
     kept = {k: [a for a in MASK_VIEWS if cells[k].get(a) == 1] for k in rising}
     # the settings that do not rise, and those the points cannot decide, beside the ones that do: what a recipe or width could make
     open_ = [k for k, c in cells.items() if c['rise'] == 0]
-    others = ''.join(f"; {what} at {', '.join(map(_setting, ks))}" for what, ks in (('no rise', flat), ('cannot tell', open_)) if ks)
+    others = (f"; no rise at {', '.join(map(_setting, flat))}" if flat else '') + ''.join(f"; cannot tell at {_open_setting(at, cells[k], k)}" for k in open_)
     where = (f"w1a1 rises above float at {', '.join(map(_setting, rising))}" + (f" ({made})" if made else '') + others
              + '; ' + '; '.join(f"{_setting(k)}: " + (f"{' and '.join(removed[k])} remove the rise" if removed[k] else '')
                                 + (', ' if removed[k] and kept[k] else '') + (f"it survives {' and '.join(kept[k])}" if kept[k] else '')
