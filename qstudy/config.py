@@ -185,7 +185,8 @@ PROFILES = freeze({
                 # (estimated): CIFAR-10 ~7 h, the SVHN subset ~3 h
                 # items: recipe switches taken out of the first recipe one at a time at the first width, to name the one
                 # a rise needs where the two recipes differ (w1a1's: tf_sign, last_plain, binary_init, keras_bn, own_seed;
-                # ~45 min a switch on CIFAR-10 for w1a1 and float with their attacks, a third of it on the SVHN subset):
+                # ~45 min a switch on CIFAR-10 for w1a1 and float with their attacks, a third of it on the SVHN subset; float
+                # only for keras_bn and own_seed: the others leave it the first recipe's float, regime.same_model):
                 # none until the grid shows a recipe effect.
                 # Points: at 300 the SVHN subset's section (all eight models' attacks: 14 min here) could not tell whether the
                 # authors' recipe makes w1a1 rise (FGSM 0.27 against float's 0.13, BIM 0.16 against 0.02: the differences'

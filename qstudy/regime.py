@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from .config import profile as get_profile, config_hash, STAGE_VERSION
 from .training import train_model, model_record
+from .models import same_model
 from .attacks import margin
 from .metrics import adversarial_examples, adversarial_config, attack_settings, stored_adversarial, counted
 from .data import load
@@ -27,8 +28,11 @@ def regime_variants(profile):
     s = regime_settings(profile)
     cap = dict(s.get('capped', ()))   # width -> an epoch cap where the plateau rule does not fit
     # one recipe item at a time taken out of the first recipe, at the first width only (the cheapest): which item a rise needs
-    grid = [(r, w) for r in s['recipes'] for w in s['widths']] + [(f"{s['recipes'][0]}-{i}", s['widths'][0]) for i in s.get('items', ())]
-    return [dict(recipe=r, width=w, model=m, overrides=dict(s['base'], width=w, recipe=r, **({'epochs': cap[w]} if w in cap else {})))
+    first = s['recipes'][0]
+    grid = [(r, w) for r in s['recipes'] for w in s['widths']] + [(f"{first}-{i}", s['widths'][0]) for i in s.get('items', ())]
+    # an item that does not touch a model (tf_sign on float) leaves it the first recipe's: one hash, trained and attacked once
+    made_by = lambda r, m: first if r != first and r.startswith(f"{first}-") and same_model(m, first, r) else r
+    return [dict(recipe=r, width=w, model=m, overrides=dict(s['base'], width=w, recipe=made_by(r, m), **({'epochs': cap[w]} if w in cap else {})))
             for r, w in grid for m in s['models']]
 
 # %% ../nbs/07c_regime.ipynb #70f72f88
