@@ -1169,7 +1169,10 @@ def answer_sentences(vs, ds):
     "A dataset's answer as a few sentences, written from its verdicts (never by hand): the headline claims, then the count."
     by = {c['key']: c['results'][ds] for c in vs if ds in c['results']}
     # each headline verdict with the numbers that decided it, where the verdicts carry them (verdicts.json before: none)
-    nums = lambda r: f" ({r['brief']})" if r.get('brief') else ''
+    def nums(r):
+        said = ([r['brief']] if r.get('brief') else []) + (['only more points than this test set holds would decide it']
+                                                          if r.get('beyond_test_set') else [])
+        return f" ({'; '.join(said)})" if said else ''
     said = lambda k: (SAY[k]['cannot tell'].replace(' at this n.', f" yet: {unjudged(by[k])}.") if unjudged(by[k])
                       else SAY[k][by[k]['verdict']][:-1] + nums(by[k]) + '.')
     out = [said(k) for k in ('strongest_poor', 'binary_resists') if k in by]
