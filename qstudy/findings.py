@@ -256,7 +256,7 @@ def _ci(d): return '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*d)   # a difference and 
 
 class Unjudged(tuple):
     "A claim's (evidence, verdict, rule) when its section's numbers are not there to judge; `why` says which and why."
-    def __new__(cls, why, advice=''): 
+    def __new__(cls, why, advice=''):
         self = super().__new__(cls, ('–', 'cannot tell', why + advice)); self.why = why; return self
 
 def _missing(sec, *names):
@@ -277,7 +277,8 @@ def _pool(sec, *models):
     got = [correct[m] for m in models if m in correct]
     return min(got) if got else None
 
-# the comparisons a judgement left open for want of more points than the test set holds: `verdicts` records them per claim
+# a judgement whose open comparisons all want more points than the test set holds (no affordable n decides it): `verdicts`
+# records it per claim. Where only some do, more points may still decide the others, and the claim with them: not recorded
 _BEYOND = contextvars.ContextVar('beyond_test_set', default=None)
 
 def _to_decide(needs,        # [(points per side that would decide a comparison, or None; the points there are, or None)]
@@ -287,7 +288,7 @@ def _to_decide(needs,        # [(points per side that would decide a comparison,
     n, it = max(n for n, _ in needs), 'it' if len(needs) == 1 else 'them'
     # attacks draw among the points a model classifies correctly: beyond those, more compute cannot decide, only more data
     over = [p for k, p in needs if p is not None and k > p]
-    if over and (seen := _BEYOND.get()) is not None: seen.append(len(over))
+    if over and len(over) == len(needs) and (seen := _BEYOND.get()) is not None: seen.append(len(over))
     if not over: return f"; about {n:,} points {each} would decide {it}"
     one = len(over) == 1
     return (f"; about {n:,} points {each} would decide {it}, more than this test set holds"
