@@ -58,7 +58,7 @@ def build_model(name: str,      # one of MODEL_NAMES
         raise InputError(f"width {width!r} must be a positive number")
     size = lambda c: max(1, int(round(c * width)))
     # each switch set only where it acts (TensorFlow's sign on 1-bit kernels, DoReFa's max-normalisation on 2-4-bit ones): a
-    # recipe that differs in a switch a model does not have makes the same model, layer settings and all (regime.same_model)
+    # recipe that differs in a switch a model does not have makes the same model, layer settings and all (same_model)
     q = dict(wbits=wbits, tf_sign=sw['tf_sign'] and wbits == 1, max_norm=not (sw['no_max_norm'] and 2 <= wbits <= 4))
     bn = dict(momentum=0.01, eps=1e-3) if sw['keras_bn'] else {}
     layers, c_in = [], 3

@@ -455,7 +455,7 @@ def trained_keys(models, stages):
 
 def attack_progress(run: Run, models, attacks, offsets=(0,)):
     "One line: how many of these adversarial sets the run store holds, the chunks kept of those begun, those whose model is not in it."
-    from qstudy.metrics import adversarial_config, attack_points
+    from qstudy.metrics import adversarial_config
     from qstudy.training import model_record
     stored, waiting, begun = 0, 0, []
     for m in models:
