@@ -103,6 +103,10 @@ def test_regime_section(regime):
     page = (out / 'regime.html').read_text()
     assert page.count('<img') >= 3 and "href='../index.html'" in page and 'jp-InputArea' not in page
     assert not re.search(r'\bnan\b', page, re.I) and page_problems(page) == [], page_problems(page)
+    # a recipe item that does not act on a model (tf_sign on float) shares the first recipe's: the page says its row repeats it
+    shared = [v for v in regime_variants('smoke') if v['overrides']['recipe'] != v['recipe']]
+    assert shared and all(f"{v['model']} at width {v['width']:g} is the model of recipe {v['overrides']['recipe']}" in visible_text(page)
+                          for v in shared), visible_text(page)[:3000]
     after = artifacts(d / 'runs')['models']
     assert all(after[h] == t for h, t in before.items())   # the nine models untouched
     from qstudy.training import model_record
