@@ -206,12 +206,17 @@ def test_status_counts_sets_and_kept_chunks(smoke, tmp_path):
     run = Run('smoke', 'digits', 0, runs)
     cfg, label, *_ = adversarial_config(run, model_record(run, 'float'), 'fgsm')
     fgsm = store.artifact_dir(runs, 'adversarial', cfg, label)
-    (fgsm / 'record.json').unlink(); (fgsm / 'chunks').mkdir(); (fgsm / 'chunks' / 'chunk-0.pt').write_bytes(b'')
+    (fgsm / 'record.json').unlink(); (fgsm / 'chunks').mkdir()
+    import torch
+    torch.save(dict(result={}, seconds=90.0), fgsm / 'chunks' / 'chunk-0.pt')   # as attack_chunks keeps one: its result and its seconds
     # w2a2 not in the store (a shipped model not loaded yet): its five paper attacks wait
     next((runs / 'models').glob('w2a2-*/record.json')).unlink()
     got = status()
     k = planned['attacks']
-    assert re.search(rf"stage attacks: {k - 6} of {k} adversarial sets stored; fgsm on float: 1 of \d+ chunks kept; 5 wait for their model", got), got
+    m = re.search(rf"stage attacks: {k - 6} of {k} adversarial sets stored; fgsm on float: 1 of (\d+) chunks kept, 90 s each, about (.+?) to go; "
+                  "5 wait for their model", got)
+    from qstudy.study import duration
+    assert m and m[2] == duration((int(m[1]) - 1) * 90), got   # the rest of the set at the kept chunk's pace
     assert 'report robustness done\n' in got   # the same models as the accuracy section's
 
 @pytest.mark.slow
