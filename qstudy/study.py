@@ -52,10 +52,12 @@ SECTIONS = {
                    title="Beyond the paper: the regime — what makes a binarized network look robust (width, training length, the authors' placement)"),
 }
 DEFAULT_SECTIONS = tuple(s for s, meta in SECTIONS.items() if not meta.get('opt_in'))
-STAGES = ('attacks', 'strong', 'strongest', 'seeds', 'transfer', 'gradients', 'ensemble', 'diagnostics', 'deployment', 'regime')  # after training, in this order
+# after training, in this order: the robustness section's two first, so that its page comes first (reports begin as
+# soon as their stages are done)
+STAGES = ('attacks', 'seeds', 'strong', 'strongest', 'gradients', 'transfer', 'ensemble', 'diagnostics', 'deployment', 'regime')
 # under a Lightning strategy (--devices 2 --strategy ddp) these split their points across the ranks; the stages after
 # them, and the reports, run in rank 0 alone
-DISTRIBUTED_STAGES = ('attacks', 'strong', 'strongest', 'seeds')
+DISTRIBUTED_STAGES = ('attacks', 'seeds', 'strong', 'strongest')
 assert STAGES[:len(DISTRIBUTED_STAGES)] == DISTRIBUTED_STAGES  # the other ranks stop after them
 STRONG_ATTACKS = ('square', 'bpda')
 REPORT_WORKERS = 2  # report notebooks executed at once
@@ -277,7 +279,7 @@ def stage_times(out_dir,
     st = store.load_json(f)
     sec = {k: v for k, v in st['seconds'].items() if not k.startswith('total') and (k in st.get('apart', [])) == apart}
     if not sec: return ''
-    # the reports run two at a time: their times overlap; the stages apart are summed, not the study's wall time
+    # the reports run beside the stages and two at a time: their times overlap; the stages apart are summed, not the study's wall time
     wall = None if apart else st.get('wall_seconds')
     low = set(st.get('at_least', []))
     # a stage's time is the last run's that computed in it (with what that run resumed from); a stage that only loads
@@ -417,31 +419,50 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
             # the study's own models only: the baseline and replicates a section adds do not make its models other ones
             models_key = config_hash({k: r['hash'] for k, r in recs.items() if r and k in models})
         out_dir = Path(reports_dir) / profile / dataset
-        for st in stages:
-            if not rank0 and st not in DISTRIBUTED_STAGES: break
-            t0 = time.time(); store.begin_stage(st)
-            stage_of[st](); done(st, t0)
-            if rank0: record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key)  # a long study shows its progress
-        if not rank0: return {}  # the other ranks' share ends with the attack stages
-        # a whole study that computed every stage: its wall time is known only after its reports, so they must not
-        # print the last one's (they print the stage times so far); a partial rerun keeps and names the last one's
-        whole = set(DEFAULT_SECTIONS) <= set(sections) and not loaded
-        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key, wall=False if whole else None)
+        full = set(DEFAULT_SECTIONS) <= set(sections)
+        # the last whole run's wall time: a whole study under way drops it (its reports print the stage times so far)
+        # and gives it back at the end if it turns out to have resumed a cut-off one
+        last_wall = store.load_json(out_dir / 'stages.json').get('wall_seconds') if (out_dir / 'stages.json').exists() else None
         params = dict(run.record(), models=models)
         attack_params_ = dict(attacks=list(PAPER_ATTACKS), n_points=None, attack_overrides={})
         # the attack settings go to the reports that declare them (a report may read the attacks' stage by other names)
         report_params = lambda s: dict(params, **(attack_params_ if 'attacks' in report_parameters(s) else {}), **SECTIONS[s].get('params', {}))
-        # a report kernel mostly starts up (imports) and reads the store, on one core: two at a time use both. In
-        # processes, not threads: papermill changes the working directory while it runs a notebook
+        # a report kernel mostly starts up (imports) and reads the store, on one core. In processes, not threads:
+        # papermill changes the working directory while it runs a notebook
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(REPORT_WORKERS, mp_context=multiprocessing.get_context('spawn')) as pool:
-            for s, job in [(s, pool.submit(timed_report, s, report_params(s), out_dir, quiet)) for s in sections]:
-                out[s], seconds = job.result()
+        reports, finished = {}, set()
+        def report_ready(pool, wait=False):
+            "Collect the reports that finished (all begun when `wait`), then begin those whose stages are all done."
+            got = [s for s, job in reports.items() if s not in out and (wait or job.done())]
+            for s in got:
+                out[s], seconds = reports[s].result()
                 took(f'report {s}', seconds)
                 record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key)
-        # the reports overlap: the study's time is its wall time, not the sum of the stages'
-        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key, wall=round(time.time() - start, 1) if whole else None)
+            if got: write_findings(reports_dir, profile); write_index(reports_dir, profile)
+            for s in sections:
+                if s not in reports and set(SECTIONS[s]['needs']) <= finished:
+                    reports[s] = pool.submit(timed_report, s, report_params(s), out_dir, quiet)
+        # each report begins as soon as the stages it reads are done, beside the next stage: a run cut off keeps the
+        # page of every section it could finish, with the findings and index that link it
+        with ProcessPoolExecutor(REPORT_WORKERS, mp_context=multiprocessing.get_context('spawn')) if rank0 else contextlib.nullcontext() as pool:
+            if rank0:
+                record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key, wall=False if full else None)
+                report_ready(pool)
+            for st in stages:
+                if not rank0 and st not in DISTRIBUTED_STAGES: break
+                t0 = time.time(); store.begin_stage(st)
+                stage_of[st](); done(st, t0); finished.add(st)
+                if rank0:   # a long study shows its progress
+                    record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key)
+                    report_ready(pool)
+            if not rank0: return {}  # the other ranks' share ends with the attack stages
+            while len(out) < len(sections): report_ready(pool, wait=True)
+        # the reports overlap the stages: the study's time is its wall time, not the sum of the stages'. A whole study is
+        # one that computed every stage; a partial rerun keeps and names the last whole one's
+        whole = full and not loaded
+        record_stages(out_dir, profile, dataset, times, out, store_info, at_least=at_least, shipped=shipped, models=models_key,
+                      wall=round(time.time() - start, 1) if whole else last_wall if full else None)
         write_findings(reports_dir, profile); write_index(reports_dir, profile)
     if not quiet:
         for s, h in out.items(): print(f"  {s}: {h}")

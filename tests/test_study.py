@@ -41,6 +41,11 @@ def test_smoke_study_produces_every_report(smoke):
     # every section drawn from the same models (a partial rerun on new ones would leave the others marked as older)
     assert set(st['models_of']) == set(DEFAULT_SECTIONS) and len(set(st['models_of'].values())) == 1
     assert 'time per stage' in (out / 'accuracy.html').read_text()  # and printed at the top of the reports
+    # a report begins as soon as the stages it reads are done: the accuracy and robustness pages were written before the
+    # last stage saved its results (a run cut off keeps them). saved_at counts whole seconds: one of margin
+    last = max(time.mktime(time.strptime(r['saved_at'], '%Y-%m-%dT%H:%M:%S')) for k in ('adversarial', 'results')
+               for r in store.list_artifacts(d / 'runs', k))
+    assert all((out / f'{s}.html').stat().st_mtime < last - 1 for s in ('accuracy', 'robustness')), last
     findings = (d / 'reports' / 'smoke' / 'findings.md').read_text()
     rows = [l for l in findings.splitlines() if l.startswith('| ') and not l.startswith('| claim')]
     assert len(rows) == len(CLAIMS) and all('**digits: ' in r for r in rows)
