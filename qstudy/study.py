@@ -530,8 +530,11 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
         done = (out / f'{s}.html').exists()
         # a page a run on earlier models wrote: findings does not judge it until the study runs it again
         old = done and other_models(stages, s)
-        lines.append(f"  report {s:10s} " + ("done, drawn from earlier models than the accuracy section's: run the study again" if old
-                                              else 'done' if done else 'missing'))
+        # a study writes a page as soon as the stages it reads are done: which those are says when it will come
+        *first, last = SECTIONS[s]['needs'] or ('',)
+        after = f" (the study writes it once the stage{'s ' + ', '.join(first) + ' and' if first else ''} {last} {'are' if first else 'is'} done)" if last else ''
+        lines.append(f"  report {s:10s} " + ("done, drawn from earlier models than the accuracy section's: run the study again" + after if old
+                                              else 'done' if done else 'missing' + after))
     return lines
 
 # %% ../nbs/10_study.ipynb #cddf0ce2

@@ -223,6 +223,10 @@ def test_status_counts_sets_and_kept_chunks(smoke, tmp_path):
     from qstudy.study import duration
     assert m and m[2] == duration((int(m[1]) - 1) * 90), got   # the rest of the set at the kept chunk's pace
     assert 'report robustness done\n' in got   # the same models as the accuracy section's
+    # a page not written yet names the stages the study writes it after
+    reports = tmp_path / 'reports'; shutil.copytree(d / 'reports', reports); (reports / 'smoke/digits/robustness.html').unlink()
+    got = qstudy('status', '--profile', 'smoke', '--run-dir', runs, '--reports-dir', reports, cwd=d).stdout
+    assert "report robustness missing (the study writes it once the stages attacks and seeds are done)\n" in got, got
 
 @pytest.mark.slow
 def test_killed_study_resumes_without_redoing(tmp_path):
