@@ -59,6 +59,7 @@ STAGES = ('attacks', 'seeds', 'strong', 'strongest', 'gradients', 'transfer', 'e
 # them, and the reports, run in rank 0 alone
 DISTRIBUTED_STAGES = ('attacks', 'seeds', 'strong', 'strongest')
 assert STAGES[:len(DISTRIBUTED_STAGES)] == DISTRIBUTED_STAGES  # the other ranks stop after them
+assert all(set(meta['needs']) <= set(STAGES) for meta in SECTIONS.values())  # a report waits for stages the study runs
 STRONG_ATTACKS = ('square', 'bpda')
 REPORT_WORKERS = 2  # report notebooks executed at once
 
