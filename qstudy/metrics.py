@@ -6,8 +6,8 @@
 __all__ = ['wilson', 'counted', 'rate_gap', 'fmt_acc', 'diff_ci', 'equivalent', 'exceeds', 'n_to_decide', 'all_points_acc',
            'seeds_diff_ci', 'seeds_exceed', 'paired_diff_ci', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness',
            'attack_points', 'profile_points', 'attack_settings', 'AdversarialSet', 'adversarial_config',
-           'adversarial_record', 'attack_chunk', 'AttackRun', 'distributed_attack', 'attack_chunks',
-           'stored_adversarial', 'adversarial_examples']
+           'adversarial_record', 'attack_chunk', 'AttackRun', 'distributed_attack', 'chunks_dir', 'chunk_file',
+           'kept_seconds', 'attack_chunks', 'stored_adversarial', 'adversarial_examples']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
 import math, shutil
@@ -251,6 +251,20 @@ def distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kw
     model.to(dev).eval()  # Lightning's teardown may move it
     return [r for _, r in sorted((p for p in parts if p is not None), key=lambda p: p[0])], trainer.global_rank
 
+def chunks_dir(run_dir, cfg, label):
+    "Where an attack in one process keeps its finished chunks (`attack_chunks`' `keep`) until its set is whole."
+    return store.artifact_dir(run_dir, 'adversarial', cfg, label) / 'chunks'
+
+def chunk_file(keep, i): return Path(keep) / f'chunk-{i}.pt'   # the chunk starting at point i
+
+def kept_seconds(keep):
+    "The seconds each chunk kept in `keep` took when made; a chunk gone while read (its set just finished) is skipped."
+    out = []
+    for f in Path(keep).glob(chunk_file('', '*').name):
+        try: out.append(torch.load(f, weights_only=False)['seconds'])
+        except FileNotFoundError: pass
+    return out
+
 def attack_chunks(attack_name, model, x, y, batch, seed, params, progress=None,
                   keep=None,     # a folder: each finished chunk is kept there, and read back instead of attacked again
                   spent=None):   # a list: each chunk's seconds are appended (a kept chunk's as it took when made)
@@ -258,7 +272,7 @@ def attack_chunks(attack_name, model, x, y, batch, seed, params, progress=None,
     from dataclasses import asdict
     out = []
     for i in range(0, len(x), batch):
-        f = Path(keep) / f'chunk-{i}.pt' if keep is not None else None
+        f = chunk_file(keep, i) if keep is not None else None
         if f is not None and f.exists():   # the same chunk, seed and settings: the same examples as attacking it again
             kept = torch.load(f, weights_only=False)
             r, seconds = AttackResult(**kept['result']), kept['seconds']
@@ -296,7 +310,7 @@ def adversarial_examples(run: Run, model_name, attack_name, n=None, preset=None,
         x, y = x_all[idx], y_all[idx]
         t0, spent = time.time(), []
         # in one process a run killed mid-attack (SPSA at the paper's budget: most of an hour) keeps its finished chunks
-        chunks = store.artifact_dir(run_dir, 'adversarial', cfg, label) / 'chunks'
+        chunks = chunks_dir(run_dir, cfg, label)
         if trainer_kwargs: res, rank = distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kwargs, progress)
         else: res, rank = attack_chunks(attack_name, model, x, y, batch, seed, params, progress, keep=chunks, spent=spent), 0
         seconds = sum(spent) if spent else time.time() - t0

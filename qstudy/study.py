@@ -8,11 +8,11 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'check_writable', 'bar', 'train_stage', 'attack_sets', 'attack_stage', 'strongest_stage', 'deployment_stage',
            'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage', 'diagnostics_stage', 'nav_links',
            'report_page', 'run_report', 'report_parameters', 'timed_report', 'record_stages', 'stage_times',
-           'what_models', 'write_index', 'absolute_env', 'study', 'trained_keys', 'duration', 'chunk_seconds',
-           'attack_progress', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory', 'write_card',
-           'evaluate_command', 'model_records', 'ran_precision', 'deviations', 'attack_deviations', 'readable_tables',
-           'yerr', 'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text', 'page_table',
-           'show_figure', 'page_problems', 'class_names', 'pick_example', 'gallery']
+           'what_models', 'write_index', 'absolute_env', 'study', 'trained_keys', 'duration', 'attack_progress',
+           'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory', 'write_card', 'evaluate_command',
+           'model_records', 'ran_precision', 'deviations', 'attack_deviations', 'readable_tables', 'yerr',
+           'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text', 'page_table', 'show_figure',
+           'page_problems', 'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -481,15 +481,9 @@ def duration(seconds):
     "A time span as a reader plans by it: seconds, minutes or hours."
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
-def chunk_seconds(f):
-    "The seconds a kept chunk took when made; None if the set finished (and its chunks went) while we read."
-    import torch
-    try: return torch.load(f, weights_only=False)['seconds']
-    except FileNotFoundError: return None
-
 def attack_progress(run: Run, models, attacks, offsets=(0,)):
     "One line: how many of these adversarial sets the run store holds, the chunks kept of those begun (and their pace), those whose model is not in it."
-    from qstudy.metrics import adversarial_config
+    from qstudy.metrics import adversarial_config, chunks_dir, kept_seconds
     from qstudy.training import model_record
     stored, waiting, begun = 0, 0, []
     for m in models:
@@ -500,8 +494,7 @@ def attack_progress(run: Run, models, attacks, offsets=(0,)):
             for a in attacks:
                 cfg, label, n, _, batch = adversarial_config(r, mrec, a)
                 if store.find_artifact(run.run_dir, 'adversarial', cfg, label): stored += 1; continue
-                kept = [s for f in (store.artifact_dir(run.run_dir, 'adversarial', cfg, label) / 'chunks').glob('chunk-*.pt')
-                        if (s := chunk_seconds(f)) is not None]
+                kept = kept_seconds(chunks_dir(run.run_dir, cfg, label))
                 chunks = -(-min(n, mrec['n_correct']) // batch)   # attack_points draws among the correct ones
                 # the kept chunks' own pace (as each took when made) says how long the set's rest will take on this machine
                 if kept: begun.append(f"{a} on {m}" + (f" seed {r.seed}" if k else '') + f": {len(kept)} of {chunks} chunks kept, "
