@@ -8,11 +8,11 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'check_writable', 'bar', 'train_stage', 'attack_sets', 'attack_stage', 'strongest_stage', 'deployment_stage',
            'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage', 'diagnostics_stage', 'nav_links',
            'report_page', 'run_report', 'report_parameters', 'timed_report', 'record_stages', 'stage_times',
-           'what_models', 'write_index', 'absolute_env', 'study', 'trained_keys', 'duration', 'attack_progress',
-           'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory', 'write_card', 'evaluate_command',
-           'model_records', 'ran_precision', 'deviations', 'attack_deviations', 'readable_tables', 'yerr',
-           'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text', 'page_table', 'show_figure',
-           'page_problems', 'class_names', 'pick_example', 'gallery']
+           'what_models', 'write_index', 'absolute_env', 'study', 'trained_keys', 'listed', 'duration',
+           'attack_progress', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory', 'write_card',
+           'evaluate_command', 'model_records', 'ran_precision', 'deviations', 'attack_deviations', 'readable_tables',
+           'yerr', 'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text', 'page_table',
+           'show_figure', 'page_problems', 'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -477,6 +477,10 @@ def trained_keys(models, stages):
     return ((with_baseline(models) if {'transfer', 'gradients'} & set(stages) else list(models))
             + (replicate_keys(models) if 'seeds' in stages else []))
 
+def listed(words):
+    "Words as a sentence lists them: 'a', 'a and b', 'a, b and c'."
+    return ' and '.join(filter(None, [', '.join(words[:-1]), words[-1]])) if words else ''
+
 def duration(seconds):
     "A time span as a reader plans by it: seconds, minutes or hours."
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
@@ -530,10 +534,10 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
         # a page a run on earlier models wrote: findings does not judge it until the study runs it again
         old = done and other_models(stages, s)
         # a study writes a page as soon as the stages it reads are done: which those are says when it will come
-        *first, last = SECTIONS[s]['needs'] or ('',)
-        after = f" (the study writes it once the stage{'s ' + ', '.join(first) + ' and' if first else ''} {last} {'are' if first else 'is'} done)" if last else ''
-        lines.append(f"  report {s:10s} " + ("done, drawn from earlier models than the accuracy section's: run the study again" + after if old
-                                              else 'done' if done else 'missing' + after))
+        needs = list(SECTIONS[s]['needs'])
+        when = f"the study writes it once the stage{'s' * (len(needs) > 1)} {listed(needs)} {'are' if len(needs) > 1 else 'is'} done" if needs else ''
+        lines.append(f"  report {s:10s} " + (f"done, but drawn from earlier models than the accuracy section's; {when or 'run the study again'}" if old
+                                              else 'done' if done else 'missing' + (f" ({when})" if when else '')))
     return lines
 
 # %% ../nbs/10_study.ipynb #cddf0ce2

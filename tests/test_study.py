@@ -227,6 +227,12 @@ def test_status_counts_sets_and_kept_chunks(smoke, tmp_path):
     reports = tmp_path / 'reports'; shutil.copytree(d / 'reports', reports); (reports / 'smoke/digits/robustness.html').unlink()
     got = qstudy('status', '--profile', 'smoke', '--run-dir', runs, '--reports-dir', reports, cwd=d).stdout
     assert "report robustness missing (the study writes it once the stages attacks and seeds are done)\n" in got, got
+    # a page drawn from other models than the accuracy section's says when the study writes it again
+    st = json.loads((reports / 'smoke/digits/stages.json').read_text())
+    st.setdefault('models_of', {})['transfer'] = 'earlier'; (reports / 'smoke/digits/stages.json').write_text(json.dumps(st))
+    got = qstudy('status', '--profile', 'smoke', '--run-dir', runs, '--reports-dir', reports, cwd=d).stdout
+    assert ("report transfer   done, but drawn from earlier models than the accuracy section's; "
+            "the study writes it once the stages attacks and transfer are done\n") in got, got
 
 @pytest.mark.slow
 def test_killed_study_resumes_without_redoing(tmp_path):
