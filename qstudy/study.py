@@ -272,21 +272,25 @@ def record_stages(out_dir, profile, dataset, seconds, headlines, run=None,
                          wall_seconds=prev.get('wall_seconds') if wall is None else (wall or None)), f)
 
 def stage_times(out_dir,
-                apart=False):  # the stages timed apart (a section with its own models), not the study's
+                apart=False,    # the stages timed apart (a section with its own models), not the study's
+                section=None):  # a section's page: the stages it reads alone (done, so final, when the study writes it)
     "Markdown line with the recorded time of each stage (and the last whole run's wall time), or '' when none is recorded."
     from qstudy.findings import shipped_note
     f = Path(out_dir or '.') / 'stages.json'
     if not out_dir or not f.exists(): return ''
     st = store.load_json(f)
     sec = {k: v for k, v in st['seconds'].items() if not k.startswith('total') and (k in st.get('apart', [])) == apart}
+    if section: sec = {k: sec[k] for k in ('train', *SECTIONS[section]['needs']) if k in sec}   # in the order the study runs them
     if not sec: return ''
     # the reports run beside the stages and two at a time: their times overlap; the stages apart are summed, not the study's wall time
     wall = None if apart else st.get('wall_seconds')
     low = set(st.get('at_least', []))
     # a stage's time is the last run's that computed in it (with what that run resumed from); a stage that only loads
     # keeps it. The wall time is the last run's in which every stage computed: a run that loads a stage is not timed whole
-    return '- time per stage (s, this machine, as the last run that computed in it recorded): ' + \
-           ', '.join(f"{k} {'≥ ' if k in low else ''}{v:.0f}" + (shipped_note(st) if k == 'train' else '') for k, v in sec.items()) + \
+    times = ', '.join(f"{k} {'≥ ' if k in low else ''}{v:.0f}" + (shipped_note(st) if k == 'train' else '') for k, v in sec.items())
+    # a page written while the study goes on would print the stages so far: it prints those it reads, the index the whole
+    if section: return f"- time of the stages this page reads (s, this machine, as the last run that computed in each recorded): {times}; the whole study's on the index"
+    return f'- time per stage (s, this machine, as the last run that computed in it recorded): {times}' + \
            (f'; the last run in which every stage computed took {wall / 60:.1f} min of wall time' if wall
             else f'; {sum(sec.values()) / 60:.1f} min in all so far')
 
@@ -727,7 +731,8 @@ def ran_precision(asked, records):
     ran = sorted({r.get('ran', {}).get('precision') or r['config']['precision'] for r in records.values()})
     return f" (ran {', '.join(ran)} where they trained)" if ran != [asked] else ''
 
-def deviations(profile, dataset, records, overrides=None, out_dir=None):
+def deviations(profile, dataset, records, overrides=None, out_dir=None,
+               section=None):  # the page's section: it times the stages that section reads
     "Markdown lines stating how this run differs from the paper: profile numbers, data, sample sizes."
     from qstudy.training import train_settings
     tr = dict(train_settings(profile, dataset), **(overrides or {}))
@@ -747,7 +752,7 @@ def deviations(profile, dataset, records, overrides=None, out_dir=None):
     v = rec['versions']
     lines.append(f"- test set n = {rec['n_test']} points; trained with torch {v['torch']}, Lightning {v['lightning']} (Python "
                  f"{v['python']}) on {rec.get('ran', {}).get('device', 'an unrecorded device')}; commit {rec['git_commit']}")
-    if stage_times(out_dir): lines.append(stage_times(out_dir))
+    if stage_times(out_dir, section=section): lines.append(stage_times(out_dir, section=section))
     return '\n'.join(lines)
 
 def attack_deviations(run, attacks, n_points=None, attack_overrides=None):

@@ -40,7 +40,10 @@ def test_smoke_study_produces_every_report(smoke):
     assert st['run']['run_dir'] == str((d / 'runs').resolve())   # findings read the store this names
     # every section drawn from the same models (a partial rerun on new ones would leave the others marked as older)
     assert set(st['models_of']) == set(DEFAULT_SECTIONS) and len(set(st['models_of'].values())) == 1
-    assert 'time per stage' in (out / 'accuracy.html').read_text()  # and printed at the top of the reports
+    # and printed at the top of the reports: a page the times of the stages it reads (done, so final, when it is written)
+    times = {s: (out / f'{s}.html').read_text().split('stages this page reads')[1].split('</li>')[0] for s in ('accuracy', 'robustness')}
+    assert 'train ' in times['accuracy'] and 'attacks ' not in times['accuracy'], times
+    assert re.search('train .*attacks .*seeds ', times['robustness']) and 'transfer' not in times['robustness'], times
     # a report begins as soon as the stages it reads are done: the accuracy and robustness pages were written before the
     # last stage saved its results (a run cut off keeps them). saved_at counts whole seconds: one of margin
     last = max(time.mktime(time.strptime(r['saved_at'], '%Y-%m-%dT%H:%M:%S')) for k in ('adversarial', 'results')
