@@ -389,7 +389,9 @@ def recipe_name(recipe='qstudy'):
 # regime 2: converged models, recipe x width (no fixed budget, no length axis), Square and BPDA beside the gradient attacks
 # deploy 2, regime 3: rows with schemas — a footprint's budgets under `fits`, a regime row's attacks under `attacks`
 # diagnostics 3: the STE / finite-difference cosine on the margin (cross-entropy's rounding noise made smooth models read masked)
-STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=1, diagnostics=3, ensemble=3,
+# gradients 2, diagnostics 4: cosines in float64 with no floor on the product of the norms (gradients.row_cosines): torch's
+# 1e-8 floor pulled a confident model's tiny cross-entropy gradients towards cosine 0 (float against itself: 0.90)
+STAGE_VERSION = freeze(dict(data=1, models=2, attacks=1, transfer=1, gradients=2, diagnostics=4, ensemble=3,
                             strongest=2, deploy=2, regime=3))
 
 def package_dir() -> Path:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from .attacks import fgsm, bim, spsa, zoo, input_grad, frozen, margin
 from .metrics import rate_gap
 from .models import model_device
+from .gradients import row_cosines
 
 # %% ../nbs/07_diagnostics.ipynb #dc91dcc0
 EPS_GRID = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1)
@@ -76,8 +77,8 @@ def gradient_checks(model, x, y, n_dirs=32, h=1e-3, zero_points_max=0.05, zero_e
         def loss_at(xx): return margin(model(xx), y)
         fd = torch.stack([(loss_at(x + h * ud) - loss_at(x - h * ud)) / (2 * h) for ud in u], 1)   # points × dirs
     ste = gm.flatten(1) @ u.flatten(1).T
-    cos = F.cosine_similarity(ste, fd, dim=1)
-    cos = torch.where((fd.abs().amax(1) == 0) | (ste.abs().amax(1) == 0), torch.zeros_like(cos), cos)  # flat: no agreement
+    c, ok = row_cosines(ste, fd)
+    cos = torch.zeros(len(ste), dtype=c.dtype, device=c.device).masked_scatter(ok, c)  # flat: no agreement
     c = float(cos.mean())
     return [row('points with an all-zero input gradient', zero_pts, zero_pts > zero_points_max,
                 f'more than {zero_points_max:.0%} of points have a zero gradient', 'gradient'),
