@@ -1191,7 +1191,8 @@ def answer_sentences(vs, ds):
                f"{'does' if n['does not hold'] == 1 else 'do'} not and {n['cannot tell']} cannot be "
                f"told at this sample size" + (f" ({data} of them on no sample this test set holds: the points that would decide "
                                               f"{'it' if data == 1 else 'them'} outnumber those its models classify correctly)" if data else '')
-               + (f", and {later} are not judged yet (their sections were not run on these models)" if later else '')
+               + (f", and {later} {'is' if later == 1 else 'are'} not judged yet ({'its section was' if later == 1 else 'their sections were'} "
+                  "not run on these models)" if later else '')
                + (f"; applied to the paper's own tables, the same rules find {paper.count('does not hold')} of "
                                               f"{len(paper)} claims not following from them" if paper else '') + '.')
     return out
