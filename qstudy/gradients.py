@@ -29,9 +29,7 @@ def loss_gradients(model, x, y, batch=256):
 def row_cosines(a, b):   # two stacks of flattened vectors, one row per point
     "(cosine of each row of `a` with the same row of `b`, in float64 with no floor on the norms; the rows where neither is zero)."
     ok = (a.abs().amax(1) > 0) & (b.abs().amax(1) > 0)
-    a, b = a[ok].double(), b[ok].double()
-    # each vector scaled by its largest entry first: the norms of tiny (1e-20) gradients neither underflow nor floor
-    a, b = a / a.abs().amax(1, keepdim=True), b / b.abs().amax(1, keepdim=True)
+    a, b = a[ok].double(), b[ok].double()   # a float32 entry's square (≥ 1e-90) cannot underflow in float64
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)), ok
 
 def cosine_matrix(grads: dict):

@@ -538,9 +538,10 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
         # a page a run on earlier models wrote: findings does not judge it until the study runs it again
         old = done and other_models(stages, s)
         # a study writes a page as soon as the stages it reads are done: which those are says when it will come
+        # (only accuracy reads no stage, and it is never drawn from other models)
         needs = list(SECTIONS[s]['needs'])
         when = f"the study writes it once the stage{'s' * (len(needs) > 1)} {listed(needs)} {'are' if len(needs) > 1 else 'is'} done" if needs else ''
-        lines.append(f"  report {s:10s} " + (f"done, but drawn from earlier models than the accuracy section's; {when or 'run the study again'}" if old
+        lines.append(f"  report {s:10s} " + (f"done, but drawn from earlier models than the accuracy section's; {when}" if old
                                               else 'done' if done else 'missing' + (f" ({when})" if when else '')))
     return lines
 
@@ -752,7 +753,7 @@ def deviations(profile, dataset, records, overrides=None, out_dir=None,
     v = rec['versions']
     lines.append(f"- test set n = {rec['n_test']} points; trained with torch {v['torch']}, Lightning {v['lightning']} (Python "
                  f"{v['python']}) on {rec.get('ran', {}).get('device', 'an unrecorded device')}; commit {rec['git_commit']}")
-    if stage_times(out_dir, section=section): lines.append(stage_times(out_dir, section=section))
+    if times := stage_times(out_dir, section=section): lines.append(times)
     return '\n'.join(lines)
 
 def attack_deviations(run, attacks, n_points=None, attack_overrides=None):
