@@ -759,6 +759,7 @@ def deviations(profile, dataset, records, overrides=None, out_dir=None,
 def attack_deviations(run, attacks, n_points=None, attack_overrides=None):
     "Markdown lines: points attacked and parameters changed from the paper's Appendix B, per attack."
     from qstudy.metrics import attack_settings
+    from qstudy.attacks import attack_label
     lines = []
     for a in attacks:
         n, params, _ = attack_settings(run, a, n_points, **(attack_overrides or {}).get(a, {}))
@@ -767,7 +768,7 @@ def attack_deviations(run, attacks, n_points=None, attack_overrides=None):
             n = ', '.join(f"{v} on {m}" for m, v in per.items() if m != '*') + f", {per['*']} on the others"
         paper = PRESETS[a]['paper']
         changed = {k: v for k, v in params.items() if paper.get(k) != v}
-        lines.append(f"- {a}: n = {n} attacked points (paper: 1000)" + (f"; changed from Appendix B: {settings_text(changed)}" if changed else "; Appendix B parameters"))
+        lines.append(f"- {attack_label(a)}: n = {n} attacked points (paper: 1000)" + (f"; changed from Appendix B: {settings_text(changed)}" if changed else "; Appendix B parameters"))
     return '\n'.join(lines)
 
 def readable_tables():
@@ -841,10 +842,16 @@ def page_table(df,               # a DataFrame, as a report builds it
     "The DataFrame as the HTML table a page shows: no index column, readable cells, small samples greyed and noted."
     import hashlib, pandas as pd
     from IPython.display import HTML
+    from qstudy.attacks import attack_words
+    from qstudy.regime import REGIME_LABELS
     # an unnamed integer index (a range, or what filtering left of one) is pandas' row numbers, not a label: dropped
     df = df.reset_index(drop=df.index.nlevels == 1 and df.index.name is None and df.index.dtype.kind in 'iu')
-    shown = pd.DataFrame({c: [str(int(v)) if _counts(df[c]) and v == v else cell_text(v, digits) for v in df[c]] for c in df.columns},
-                         columns=df.columns)
+    # an attack's registry name, in a header or a cell, is shown by what the pages call it ('cwl2' → 'CW-L2')
+    name = lambda t: attack_words(t, REGIME_LABELS) if isinstance(t, str) else t
+    shown = pd.DataFrame({c: [str(int(v)) if _counts(df[c]) and v == v else name(cell_text(v, digits)) if isinstance(v, str) else cell_text(v, digits)
+                              for v in df[c]] for c in df.columns}, columns=df.columns)
+    shown.columns = (pd.MultiIndex.from_tuples([tuple(map(name, c)) for c in shown.columns], names=shown.columns.names)
+                     if shown.columns.nlevels > 1 else pd.Index([name(c) for c in shown.columns], name=shown.columns.name))
     grey = pd.DataFrame(False, index=shown.index, columns=shown.columns)
     for c in shown.columns: grey[c] = [_small(t, small) for t in shown[c]]
     if 'n' in df.columns:   # a row's sample size; under a pivot's 'n' level, the smallest of the row's

@@ -20,7 +20,7 @@ def test_the_paper_against_its_own_tables():
     assert on_paper(zoo_like_cwl2, 'cifar10')[0] == 'holds'          # ZOO 0.00 against CW-L2 0.03 on float
     # SVHN FGSM: w3a32 0.40 against float 0.29 on 1000 points each, 0.11 [0.07, 0.15]: "unchanged" does not follow
     v, why = on_paper(weight_only, 'svhn')
-    assert v == 'does not hold' and 'w3a32 on fgsm' in why
+    assert v == 'does not hold' and 'w3a32 on FGSM' in why
     # CIFAR-10 FGSM w2a32 0.18 against 0.12: [0.03, 0.09] neither inside ±0.05 nor beyond: an honest 'cannot tell'
     assert on_paper(weight_only, 'cifar10')[0] == 'cannot tell'
     assert on_paper(binary_resists, 'svhn')[0] == 'holds'
