@@ -932,6 +932,10 @@ def page_problems(page: str,          # a page's HTML
     if (k := _index_columns(p.tables)): out.append(f'{k} tables with an index column')
     if (k := sum(c in ('True', 'False') for c in cells)): out.append(f'{k} True/False cells')
     if (k := len(re.findall(r'\bn\s*=\s*\d+\.0\b', text))): out.append(f'{k} counts printed as floats')
+    from qstudy.attacks import attack_words
+    from qstudy.regime import REGIME_LABELS
+    # a registry identifier ('bim_hns', 'pgd_margin@own', 'cwl2') where a reader expects the attack's name
+    if (k := sum(attack_words(c, REGIME_LABELS) != c for c in cells)): out.append(f'{k} table cells naming an attack by its identifier')
     return out
 
 # %% ../nbs/10_study.ipynb #a6619df3
