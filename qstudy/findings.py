@@ -266,11 +266,12 @@ def _missing(sec, *names):
     gone = [s for s in names if s not in sec]
     old = [s for s in gone if s in sec.get('stale', {})]
     moved = [s for s in old if sec['stale'][s] == 'models']
-    again = ': run the study again'
+    # the command that recomputes exactly those sections (an opt-in one such as the regime is not in a plain study)
+    again = lambda ss: f": run qstudy study --sections {' '.join(ss)} again"
     if moved: return Unjudged(f"section(s) {', '.join(moved)} drawn from an earlier version's models, not the study's current "
-                              "ones (a later run trained or shipped new ones)", again)
+                              "ones (a later run trained or shipped new ones)", again(moved))
     if old: return Unjudged(f"section(s) {', '.join(old)} neither in the run store (gone, or not yet computed by this version of the "
-                            "code) nor kept beside the reports", again)
+                            "code) nor kept beside the reports", again(old))
     return Unjudged(f"section(s) {', '.join(gone)} not run") if gone else None
 
 def _pool(sec, *models):
