@@ -420,7 +420,9 @@ def study(profile='smoke', dataset=None, sections=None, models=None, run_dir=Non
             done('train', t0)
             # a model loaded as shipped trained elsewhere: the stage's seconds are its loading, its training is in its record
             ship = {k: r['train_seconds'] for k, r in recs.items() if r and r.get('source') == 'shipped'}
-            shipped = dict(models=sorted(ship), train_seconds=round(sum(ship.values()), 1))
+            # said beside the train stage's time, so recorded with it: a run that only reloaded keeps the last one's
+            # (a partial rerun loads fewer models than the run that timed the stage did)
+            if 'train' in times: shipped = dict(models=sorted(ship), train_seconds=round(sum(ship.values()), 1))
             # the study's own models only: the baseline and replicates a section adds do not make its models other ones
             models_key = config_hash({k: r['hash'] for k, r in recs.items() if r and k in models})
         out_dir = Path(reports_dir) / profile / dataset
