@@ -9,10 +9,10 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage', 'diagnostics_stage', 'nav_links',
            'report_page', 'run_report', 'report_parameters', 'timed_report', 'record_stages', 'stage_times',
            'what_models', 'write_index', 'absolute_env', 'study', 'trained_keys', 'listed', 'duration',
-           'attack_progress', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory', 'write_card',
-           'evaluate_command', 'model_records', 'ran_precision', 'deviations', 'attack_deviations', 'readable_tables',
-           'yerr', 'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text', 'page_table',
-           'show_figure', 'page_problems', 'class_names', 'pick_example', 'gallery']
+           'attack_progress', 'model_state', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory',
+           'write_card', 'evaluate_command', 'model_records', 'ran_precision', 'deviations', 'attack_deviations',
+           'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text',
+           'page_table', 'show_figure', 'page_problems', 'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -513,13 +513,31 @@ def attack_progress(run: Run, models, attacks, offsets=(0,)):
     return '; '.join([f"{stored} of {planned} adversarial sets stored"] + begun
                      + ([f"{waiting} wait for their model (shipped or not trained: the study loads or trains it)"] if waiting else []))
 
-def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, reports_dir='reports'):
+def model_state(run_dir, cfg, name):
+    "One model's state in words: done (its accuracy), shipped, training (epochs so far, from its checkpoint), or missing."
+    from qstudy.training import shipped_file
+    if rec := store.find_artifact(run_dir, 'models', cfg, name):
+        return f"done    acc {rec['accuracy']:.3f} (n={rec['n_test']}, {rec['train_seconds']} s)"
+    if shipped_file(cfg): return "shipped (loads without training)"
+    last = store.artifact_dir(run_dir, 'models', cfg, name) / 'training' / 'last.ckpt'
+    if not last.exists(): return "missing"
+    import torch
+    # the learning curve the checkpoint carries (training.Curve's state): what a cut-off run resumes from
+    ck = torch.load(last, map_location='cpu', weights_only=False)
+    curve = next((c for c in ck.get('callbacks', {}).values() if isinstance(c, dict) and 'rows' in c), None)
+    if not curve or not curve['rows']: return "training (its checkpoint holds no finished epoch)"
+    rows, best = curve['rows'], curve['best']
+    return (f"training: {len(rows)} of at most {cfg['epochs']} epochs, best validation accuracy {best['score']:.3f} at epoch {best['epoch']}, "
+            f"{sum(r['seconds'] for r in rows) / 60:.0f} min so far; the study resumes it from its checkpoint")
+
+def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, reports_dir='reports',
+           sections=None):   # the sections to report on (default: the study's; 'regime' adds its models)
     "Lines saying which models, adversarial sets and reports are done and which are missing."
-    from qstudy.training import model_config, data_tag, shipped_file
+    from qstudy.training import model_config, data_tag
     from qstudy.data import DataError
     from qstudy.findings import other_models
     dataset = dataset or (PROFILES[profile]['dataset'] if profile in PROFILES else None)
-    sections, models, run_dir = check_inputs(profile, dataset, None if models is None else ['accuracy'], models, run_dir)
+    sections, models, run_dir = check_inputs(profile, dataset, sections or (None if models is None else ['accuracy']), models, run_dir)
     lines = [f"profile {profile}, dataset {dataset}, run dir {run_dir}"]
     try: tag = data_tag(dataset, None, download_ok=False)   # a status never downloads
     except DataError as e: return lines + [f"  data missing: {e}"]
@@ -527,10 +545,16 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
     for key in [k for i, k in enumerate(keys) if model_seed(k, seed) not in [model_seed(j, seed) for j in keys[:i]]]:
         name, s = model_seed(key, seed)
         cfg = dict(model_config(name, dataset, profile, s), data=tag)
-        rec = store.find_artifact(run_dir, 'models', cfg, name)
-        lines.append(f"  model {key:6s} " + (f"done    acc {rec['accuracy']:.3f} (n={rec['n_test']}, {rec['train_seconds']} s)"
-                                             if rec else "shipped (loads without training)" if shipped_file(cfg) else "missing"))
+        lines.append(f"  model {key:6s} " + model_state(run_dir, cfg, name))
     run = Run(profile, dataset, seed, run_dir)
+    if 'regime' in sections:   # the section trains its own models: each variant once (one an item leaves unchanged is its recipe's)
+        from qstudy.regime import regime_variants
+        seen = set()
+        for v in regime_variants(profile):
+            cfg = dict(model_config(v['model'], dataset, profile, seed, **v['overrides']), data=tag)
+            if (h := config_hash(cfg)) in seen: continue
+            seen.add(h)
+            lines.append(f"  regime {v['model']:5s} {v['recipe']} at width {v['width']:g}: " + model_state(run_dir, cfg, v['model']))
     for st in [st for st in ATTACK_STAGES if any(st in SECTIONS[s]['needs'] for s in sections)]:
         lines.append(f"  stage {st}: " + attack_progress(run, *attack_sets(st, models)))
     out = Path(reports_dir) / profile / dataset
@@ -585,6 +609,7 @@ def parser():
             s.add_argument('--lock-timeout', type=float, default=0, help='seconds to wait for a busy run directory')
         if name == 'study':
             s.add_argument('--attack-batch', type=int, help="points attacked at once (default: the device's; part of each result's hash)")
+        if name in ('study', 'status'):
             s.add_argument('--sections', nargs='+', help='subset of: ' + ' '.join(SECTIONS))
     e = sub.add_parser('evaluate', help='evaluate your own model (any nn.Module returning logits): JSON and a robustness card')
     e.add_argument('--model', required=True, help="pkg.module:factory or path/to/file.py:factory, a callable returning the model")
@@ -632,7 +657,7 @@ def main(argv=None):
                 write_index(a.reports_dir, a.profile)
             print(path)
         elif a.cmd == 'status':
-            print('\n'.join(status(a.profile, a.dataset, a.run_dir, a.models, a.seed, a.reports_dir)))
+            print('\n'.join(status(a.profile, a.dataset, a.run_dir, a.models, a.seed, a.reports_dir, a.sections)))
         elif a.cmd == 'train':
             ds = a.dataset or (PROFILES[a.profile]['dataset'] if a.profile in PROFILES else None)
             _, models, run_dir = check_inputs(a.profile, ds, ['accuracy'], a.models, a.run_dir)  # models only: no section's needs
