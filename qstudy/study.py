@@ -563,11 +563,15 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
         done = (out / f'{s}.html').exists()
         # a page a run on earlier models wrote: findings does not judge it until the study runs it again
         old = done and other_models(stages, s)
+        if done and s == 'regime':   # its own models: its page is current only if this store holds the result it was drawn from
+            from qstudy.regime import regime_config
+            try: old = store.find_artifact(run_dir, 'results', regime_config(run), 'regime') is None
+            except store.NotInStore: old = True   # a model its result is named by is not in this store yet
         # a study writes a page as soon as the stages it reads are done: which those are says when it will come
         # (only accuracy reads no stage, and it is never drawn from other models)
         needs = list(SECTIONS[s]['needs'])
         when = f"the study writes it once the stage{'s' * (len(needs) > 1)} {listed(needs)} {'are' if len(needs) > 1 else 'is'} done" if needs else ''
-        lines.append(f"  report {s:10s} " + (f"done, but drawn from earlier models than the accuracy section's; {when}" if old
+        lines.append(f"  report {s:10s} " + (f"done, but drawn from {'other models than this run store holds' if s == 'regime' else 'earlier models than the accuracy section' + chr(39) + 's'}; {when}" if old
                                               else 'done' if done else 'missing' + (f" ({when})" if when else '')))
     return lines
 

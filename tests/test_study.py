@@ -126,6 +126,12 @@ def test_regime_section(regime):
     assert "href='digits/regime.html'" in (d / 'reports/smoke/index.html').read_text()
     row = next(l for l in (d / 'reports/smoke/findings.md').read_text().splitlines() if "raises w1a1's FGSM and BIM" in l)
     assert 'not run' not in row and '**digits: ' in row
+    # status follows the section: its models each done, its page current in this store; another store has neither
+    st = qstudy('status', '--profile', 'smoke', '--dataset', 'digits', '--sections', 'regime', '--run-dir', d / 'runs', cwd=d).stdout
+    lines = [l for l in st.splitlines() if l.strip().startswith('regime ')]
+    assert lines and all(': done ' in l for l in lines) and 'report regime     done\n' in st, st
+    other = qstudy('status', '--profile', 'smoke', '--dataset', 'digits', '--sections', 'regime', '--run-dir', d / 'other', cwd=d).stdout
+    assert all(l.endswith(': missing') for l in other.splitlines() if l.strip().startswith('regime ')) and 'drawn from other models than this run store holds' in other, other
 
 def test_ship_regime_models(regime, tmp_path):
     "qstudy ship --regime writes every variant of the section; a fresh store then loads each instead of training it."
