@@ -27,7 +27,7 @@ from . import store
 from .data import DataError
 from .metrics import wilson, fmt_acc, diff_ci, equivalent, exceeds, n_to_decide, paired_diff_ci, seeds_diff_ci, seeds_exceed
 from .paper import paper_attack, paper_accuracy, TABLE5, TABLE6
-from .attacks import ATTACK_LABELS, attack_words
+from .attacks import attack_label, attack_words
 from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES, Run, STAGE_VERSION
 
 # %% ../nbs/09a_findings.ipynb #7a18e315
@@ -254,7 +254,6 @@ def _paper(ds, attack, model):
     return f" (paper {p[0]:.2f})" if p and p[0] is not None else ''
 
 def _ci(d): return '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*d)   # a difference and its interval
-def _an(a): return ATTACK_LABELS.get(a, a)   # an attack as the page calls it
 
 class Unjudged(tuple):
     "A claim's (evidence, verdict, rule) when its section's numbers are not there to judge; `why` says which and why."
@@ -305,14 +304,14 @@ def _like_float(sec, models, attacks, label, kind, skip=()):
     for a in attacks:
         fl, qs = _rob(sec, a, 'float'), [_rob(sec, a, m) for m in models]
         if fl is None or None in qs: continue
-        ev.append(f"{_an(a)}: float {fmt_acc(*kn(fl))}; {label} " + ', '.join(f"{r['acc']:.2f}" for r in qs) + f" (n={qs[0]['n']})"
+        ev.append(f"{attack_label(a)}: float {fmt_acc(*kn(fl))}; {label} " + ', '.join(f"{r['acc']:.2f}" for r in qs) + f" (n={qs[0]['n']})"
                   + (" (the paper's exception: not judged)" if a in skip else ''))
         if a in skip: continue
         for m, r in zip(models, qs):
             judged += 1
             e, (d, lo, hi) = equivalent(kn(r), kn(fl), MARGIN), diff_ci(kn(r), kn(fl))
-            if e == -1: differ.append(f"{m} on {_an(a)} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]")
-            if e == 0: open_.append((f"{m} on {_an(a)} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]", (n_to_decide(kn(r), kn(fl), MARGIN), _pool(sec, m, 'float'))))
+            if e == -1: differ.append(f"{m} on {attack_label(a)} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+            if e == 0: open_.append((f"{m} on {attack_label(a)} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]", (n_to_decide(kn(r), kn(fl), MARGIN), _pool(sec, m, 'float'))))
     rule = f"every difference from float must have its 95 % interval inside ±{MARGIN}"
     if not judged: return '; '.join(ev) or '–', 'cannot tell', 'nothing to compare'
     if differ: return '; '.join(ev), 'does not hold', f"apart from float by more than {MARGIN} (the whole interval): {', '.join(differ)}; {rule}"
@@ -343,7 +342,7 @@ def binary_resists(sec, ds):
     if m := _missing(sec, 'robustness'): return m
     if (got := w1a1_float_counts(sec)) is None: return '–', 'cannot tell', 'float or w1a1 missing from robustness'
     seeds, over_seeds = got
-    ev = '; '.join(f"{_an(a)}: w1a1 {fmt_acc(*w[0])}{_paper(ds, a, 'w1a1')} vs float {fmt_acc(*f[0])}{_paper(ds, a, 'float')}"
+    ev = '; '.join(f"{attack_label(a)}: w1a1 {fmt_acc(*w[0])}{_paper(ds, a, 'w1a1')} vs float {fmt_acc(*f[0])}{_paper(ds, a, 'float')}"
                    for a, (w, f) in seeds.items())
     # with replicates, over the seeds: a difference counts only beyond what training another seed does
     def cmp_(a):   # `exceeds` on the difference's interval: +1 above FAR, -1 below, 0 across
@@ -353,7 +352,7 @@ def binary_resists(sec, ds):
     cw = cmp_('cwl2')
     if over_seeds:
         rates = lambda ks: '/'.join(f"{k / n:.2f}" for k, n in ks)
-        ev += '; over seeds ' + '; '.join(f"{_an(a)}: w1a1 {rates(w)} vs float {rates(f)}, w1a1 − float "
+        ev += '; over seeds ' + '; '.join(f"{attack_label(a)}: w1a1 {rates(w)} vs float {rates(f)}, w1a1 − float "
                                           + _ci(w1a1_minus_float(w, f, True)) for a, (w, f) in seeds.items())
     half1 = 'holds' if all(v == 1 for v in far.values()) else 'does not hold' if -1 in far.values() else 'cannot tell'
     half2 = {1: 'does not hold', -1: 'holds', 0: 'cannot tell'}[cw]
@@ -403,7 +402,7 @@ def _ordered(sec, ds, a, b, want):
     "(evidence, verdict, reason): does the adversarial accuracy of a = (attack, model) lie above (`want` 1) or below (-1) b's?"
     if m := _missing(sec, 'robustness'): return m
     ra, rb = _rob(sec, *a), _rob(sec, *b)
-    name = lambda x: f"{x[1]} under {_an(x[0])}"
+    name = lambda x: f"{x[1]} under {attack_label(x[0])}"
     if ra is None or rb is None: return '–', 'cannot tell', f"{name(a)} or {name(b)} missing"
     ev = f"{name(a)} {fmt_acc(*kn(ra))}{_paper(ds, *a)} vs {name(b)} {fmt_acc(*kn(rb))}{_paper(ds, *b)}"
     hi_, lo_ = (ra, rb) if want == 1 else (rb, ra)   # the claim: hi_ lies above lo_ by a practical margin
@@ -431,10 +430,10 @@ def transfer_poor(sec, ds):
         d, off = [r for r in rows if r['source'] == r['target']], [r for r in rows if r['source'] != r['target']]
         c = boot_compare(off, d, FAR)
         s = boot_compare([r for r in off if 'w1a1' in (r['source'], r['target'])], [r for r in off if 'w1a1' not in (r['source'], r['target'])])
-        ev.append(f"{_an(a)}: off-diagonal {fmt_boot(c['a'])} vs direct {fmt_boot(c['b'])}; with w1a1 {s['a']['acc']:.2f} vs without {s['b']['acc']:.2f}")
+        ev.append(f"{attack_label(a)}: off-diagonal {fmt_boot(c['a'])} vs direct {fmt_boot(c['b'])}; with w1a1 {s['a']['acc']:.2f} vs without {s['b']['acc']:.2f}")
         poor.append(c['side'] == 1)
-        if s['side'] == 1: worst.append(_an(a))
-        if s['side'] == -1: better.append(_an(a))
+        if s['side'] == 1: worst.append(attack_label(a))
+        if s['side'] == -1: better.append(attack_label(a))
     if not ev: return '–', 'cannot tell', 'no transfer cells'
     caveat = CELLS_RULE
     if not all(poor): return '; '.join(ev), 'does not hold', f"transfer is not poor (off-diagonal not above direct by {FAR}) for some attack; {caveat}"
@@ -488,7 +487,7 @@ def ensemble_defends(sec, ds):
     ev = (f"m = {t6['m']}: clean PR {fmt_acc(*pr)}" + (f" (paper {paper['pr']:.2f} at m = {paper['m']})" if paper else '') +
           f", accuracy on the answered {t6['accuracy']:.2f} (n={t6['n_valid']}); d_acc on transferred examples pooled "
           f"{fmt_acc(*d)} over {len(t7)} source × attack rows")
-    adaptive = '; '.join(f"an ensemble-aware {_an(r['attack'])} gives d_acc {fmt_acc(*kn(r, 'd_acc'))}"
+    adaptive = '; '.join(f"an ensemble-aware {attack_label(r['attack'])} gives d_acc {fmt_acc(*kn(r, 'd_acc'))}"
                          + (f" (transfer's best on its points, from {attack_words(r['transfer_best'])}: {fmt_acc(*kn(r, 'transfer_d_acc'))})" if r.get('transfer_best') else '')
                          for r in e.get('adaptive', []))
     most = wilson(*d)[0] > 0.5
@@ -558,13 +557,13 @@ def survives_gap(sec, ds):
     rate = lambda kn_: f"{kn_[0] / max(1, kn_[1]):.2f}"
     ev = (f"direct sets pooled over models: PyTorch {fmt_acc(*tot('pytorch'))}, deployed {fmt_acc(*tot('deployed'))}, deployed with uint8 "
           f"input {fmt_acc(*tot('deployed uint8'))}; per attack, uint8 vs PyTorch: "
-          + ', '.join(f"{_an(a)} {rate(u)} vs {rate(p)}" for a, (u, p) in pairs.items() if not a.startswith('Square on ')))
+          + ', '.join(f"{attack_label(a)} {rate(u)} vs {rate(p)}" for a, (u, p) in pairs.items() if not a.startswith('Square on ')))
     if sq := {a[len('Square on '):]: v for a, v in pairs.items() if a.startswith('Square on ')}:
         ev += '; Square on each graph, uint8 vs float input: ' + ', '.join(f"{m} {rate(u)} vs {rate(f)} (n={f[1]})" for m, (u, f) in sq.items())
     side = {a: exceeds(u, p, MARGIN) for a, (u, p) in pairs.items()}
     rule = (f"still fools: per attack (and for Square on each model's graph, uint8 against float input), the uint8 graph's "
             f"accuracy minus PyTorch's has its 95 % interval below {MARGIN}")
-    if undone := [_an(a) for a, s in side.items() if s == 1]:
+    if undone := [attack_label(a) for a, s in side.items() if s == 1]:
         return ev, 'does not hold', f"accuracy rises by more than {MARGIN} on {', '.join(undone)}: rounding to uint8 undoes those examples; {rule}"
     if open_ := [a for a, s in side.items() if s == 0]: return ev, 'cannot tell', f"{', '.join(open_)}: the interval reaches across {MARGIN}; {rule}"
     return ev, 'holds', rule
@@ -623,7 +622,7 @@ def regime_explains(sec, ds):
         if m != 'w1a1' or (f := at.get((rec, w, 'float'))) is None: continue
         # each attack's difference with its interval: the numbers the rule reads
         ev.append(f"{rec} at width {w:g}: w1a1 / float clean {b['acc']:.2f} / {f['acc']:.2f}; " + ', '.join(
-            f"{ATTACK_LABELS[a]} {fmt_acc(*_kn(b['attacks'][a]))} / {f['attacks'][a]['acc']:.2f} (difference {_ci(diff_ci(_kn(b['attacks'][a]), _kn(f['attacks'][a])))})"
+            f"{attack_label(a)} {fmt_acc(*_kn(b['attacks'][a]))} / {f['attacks'][a]['acc']:.2f} (difference {_ci(diff_ci(_kn(b['attacks'][a]), _kn(f['attacks'][a])))})"
             for a in RISE_ATTACKS + MASK_VIEWS
             if a in b['attacks'] and a in f['attacks'])
             + f"; w1a1's median margin {b['margin_q'][1]:.1f}, zero CE gradient {b['k_zero_ce']}/{b['n_stats']}")
@@ -652,8 +651,8 @@ def regime_explains(sec, ds):
     open_ = [k for k, c in cells.items() if c['rise'] == 0]
     others = (f"; no rise at {', '.join(map(_setting, flat))}" if flat else '') + ''.join(f"; cannot tell at {_open_setting(at, cells[k], k)}" for k in open_)
     where = (f"w1a1 rises above float at {', '.join(map(_setting, rising))}" + (f" ({made})" if made else '') + others
-             + '; ' + '; '.join(f"{_setting(k)}: " + (f"{' and '.join(ATTACK_LABELS[a] for a in removed[k])} remove the rise" if removed[k] else '')
-                                + (', ' if removed[k] and kept[k] else '') + (f"it survives {' and '.join(ATTACK_LABELS[a] for a in kept[k])}" if kept[k] else '')
+             + '; ' + '; '.join(f"{_setting(k)}: " + (f"{' and '.join(attack_label(a) for a in removed[k])} remove the rise" if removed[k] else '')
+                                + (', ' if removed[k] and kept[k] else '') + (f"it survives {' and '.join(attack_label(a) for a in kept[k])}" if kept[k] else '')
                                 + ('' if removed[k] or kept[k] else 'Square and BPDA cannot tell') for k in rising))
     if all(removed[k] for k in rising): return ev, 'holds', f"{where} (masking, not robustness); {rule}"
     if any(kept[k] and not removed[k] for k in rising): return ev, 'does not hold', f"{where}: a rise that the gradient-free and smooth views keep is not masking; {rule}"
@@ -695,12 +694,12 @@ def transfer_order(sec, ds):
     if not {'cwl2', 'bim', 'fgsm'} <= set(off): return '–', 'cannot tell', 'cwl2, bim or fgsm missing from transfer'
     cmp = {a: boot_compare(off['cwl2'], v) for a, v in off.items() if a != 'cwl2'}
     ev = 'off-diagonal target accuracy pooled (lower: more transfer): ' + ', '.join(
-        [f"CW-L2 {fmt_boot(next(iter(cmp.values()))['a'])}"] + [f"{_an(a)} {fmt_boot(c['b'])}" for a, c in cmp.items()])
+        [f"CW-L2 {fmt_boot(next(iter(cmp.values()))['a'])}"] + [f"{attack_label(a)} {fmt_boot(c['b'])}" for a, c in cmp.items()])
     caveat = CELLS_RULE
     cw = {a: c['side'] for a, c in cmp.items()}
     bf = boot_compare(off['bim'], off['fgsm'])['side']
     if all(v == -1 for v in cw.values()) and bf == -1: return ev, 'holds', f"CW-L2 below every other attack and BIM below FGSM, disjoint intervals; {caveat}"
-    wrong = [f"{_an(a)} transfers more than CW-L2" for a, v in cw.items() if v == 1] + (['FGSM transfers more than BIM'] if bf == 1 else [])
+    wrong = [f"{attack_label(a)} transfers more than CW-L2" for a, v in cw.items() if v == 1] + (['FGSM transfers more than BIM'] if bf == 1 else [])
     if wrong: return ev, 'does not hold', '; '.join(wrong) + f" (disjoint intervals); {caveat}"
     return ev, 'cannot tell', f"some of the pooled intervals overlap; {caveat}"
 
@@ -785,15 +784,15 @@ def transfer_vs_seed(sec, ds):
         q, b = seed_cells(sec['transfer']['table'], base, a)
         if not q or not b: continue
         c = boot_compare(q, b, MARGIN)
-        ev.append(f"{_an(a)}: float↔quantized {fmt_boot(c['a'])} vs float↔{BASELINE} {fmt_boot(c['b'])}")
+        ev.append(f"{attack_label(a)}: float↔quantized {fmt_boot(c['a'])} vs float↔{BASELINE} {fmt_boot(c['b'])}")
         sides[a] = c['side']
     if not sides: return '–', 'cannot tell', 'no baseline cells with points'
     rule = (f"the float↔quantized target accuracy must lie above float↔{BASELINE}'s (float, seed + 1) by more than {MARGIN} "
             f"for every attack; {CELLS_RULE}")
     if all(v == 1 for v in sides.values()): return '; '.join(ev), 'holds', rule
-    more = [_an(a) for a, v in sides.items() if v == -1]
+    more = [attack_label(a) for a, v in sides.items() if v == -1]
     if more: return '; '.join(ev), 'does not hold', f"quantized models take float's examples more often than a second float model does for {', '.join(more)}; {rule}"
-    same = [_an(a) for a, v in sides.items() if v == 0]
+    same = [attack_label(a) for a, v in sides.items() if v == 0]
     return '; '.join(ev), 'cannot tell', f"for {', '.join(same)} transfer across precisions is not shown to be poorer than between two seeds; {rule}"
 
 def mean_ci(r):
@@ -864,16 +863,16 @@ def ensemble_beats_single(sec, ds):
     rows = [(r, paired_diff(r)) for r in t7]
     cells = [(r, p) for r, p in rows if r['source'] != 'w1a1']
     ev = 'd_acc − the best other member alone, per attack/source: ' + '; '.join(
-        f"{_an(r['attack'])}/{r['source']} {r['k_defended'] / r['n']:.2f} − {r['k_single'] / r['n']:.2f} ({r['best_single']}) = {p[0]:+.2f} "
+        f"{attack_label(r['attack'])}/{r['source']} {r['k_defended'] / r['n']:.2f} − {r['k_single'] / r['n']:.2f} ({r['best_single']}) = {p[0]:+.2f} "
         f"[{p[1]:+.2f}, {p[2]:+.2f}] n={r['n']}" for r, p in rows)
     rule = ("for every attack and source other than w1a1, the paired 95 % interval of d_acc minus the best other member's "
             + ("defended share, that member refusing its least confident inputs as often as the filter refuses clean ones"
                if fair else "accuracy") + " (chosen on the same examples) must lie above 0")
     if not cells: return ev, 'cannot tell', 'only the fully binarized source was attacked, which the claim leaves out'
-    worse = [f"{_an(r['attack'])} from {r['source']}" for r, p in cells if p[2] < 0]
+    worse = [f"{attack_label(r['attack'])} from {r['source']}" for r, p in cells if p[2] < 0]
     if worse: return ev, 'does not hold', f"a single member does better for {', '.join(worse)}; {rule}"
     if all(p[1] > 0 for _, p in cells): return ev, 'holds', rule
-    tie = [f"{_an(r['attack'])} from {r['source']}" for r, p in cells if p[1] <= 0]
+    tie = [f"{attack_label(r['attack'])} from {r['source']}" for r, p in cells if p[1] <= 0]
     return ev, 'cannot tell', f"no clear gain for {len(tie)} of {len(cells)} cells ({', '.join(tie)}); {rule}"
 
 # %% ../nbs/09a_findings.ipynb #9b5e83c4
@@ -1011,7 +1010,7 @@ def brief_binary(sec, ds):
     if _missing(sec, 'robustness') or (got := w1a1_float_counts(sec)) is None: return None
     counts, seeds = got
     return (f"w1a1's accuracy minus float's {'over three seeds each' if seeds else 'on one seed each'}, far more robust meaning above "
-            f"{FAR:+.2f}: " + ', '.join(f"{ATTACK_LABELS[a]} {_ci(w1a1_minus_float(w, f, seeds))} (n = {f[0][1]:,} a model)"
+            f"{FAR:+.2f}: " + ', '.join(f"{attack_label(a)} {_ci(w1a1_minus_float(w, f, seeds))} (n = {f[0][1]:,} a model)"
                                         for a, (w, f) in counts.items()))
 
 def brief_strongest(sec, ds):
@@ -1049,9 +1048,9 @@ def brief_gap(sec, ds):
     pairs = gap_pairs(sec['deployment'])
     rate = lambda kn_: kn_[0] / max(1, kn_[1])
     if undone := [(a, u, p) for a, (u, p) in pairs.items() if exceeds(u, p, MARGIN) == 1]:
-        return "undone by rounding to uint8 pixels: " + ', '.join(f"{_an(a)} {rate(p):.2f} → {rate(u):.2f} (n = {u[1]:,})" for a, u, p in undone)
+        return "undone by rounding to uint8 pixels: " + ', '.join(f"{attack_label(a)} {rate(p):.2f} → {rate(u):.2f} (n = {u[1]:,})" for a, u, p in undone)
     a, (u, p) = max(pairs.items(), key=lambda t: rate(t[1][0]) - rate(t[1][1]))
-    return f"the largest rise from rounding to uint8 pixels: {_an(a)} {_ci(diff_ci(u, p))} (n = {u[1]:,})"
+    return f"the largest rise from rounding to uint8 pixels: {attack_label(a)} {_ci(diff_ci(u, p))} (n = {u[1]:,})"
 
 BRIEF = dict(binary_resists=brief_binary, strongest_poor=brief_strongest, gradient_uninformative=brief_uninformative,
              gradients_overstate=brief_overstate, survives_gap=brief_gap)

@@ -12,7 +12,7 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'attack_progress', 'model_state', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory',
            'write_card', 'evaluate_command', 'model_records', 'ran_precision', 'deviations', 'attack_deviations',
            'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text',
-           'page_table', 'show_figure', 'page_problems', 'class_names', 'pick_example', 'gallery']
+           'page_words', 'page_table', 'show_figure', 'page_problems', 'class_names', 'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -867,18 +867,22 @@ def _small(text, small=SMALL_N):
     import re
     return any(int(k) < small for k in re.findall(r'\bn\s*=\s*(\d+)', str(text)))
 
+def page_words(text):
+    "`text` with every attack's registry name as the pages call it, the regime's BIM variants included (what `page_table` shows)."
+    from qstudy.attacks import attack_words
+    from qstudy.regime import REGIME_LABELS
+    return attack_words(text, REGIME_LABELS)
+
 def page_table(df,               # a DataFrame, as a report builds it
                digits=3,         # decimals of a float cell
                small=SMALL_N):   # cells measured on fewer points are greyed
     "The DataFrame as the HTML table a page shows: no index column, readable cells, small samples greyed and noted."
     import hashlib, pandas as pd
     from IPython.display import HTML
-    from qstudy.attacks import attack_words
-    from qstudy.regime import REGIME_LABELS
     # an unnamed integer index (a range, or what filtering left of one) is pandas' row numbers, not a label: dropped
     df = df.reset_index(drop=df.index.nlevels == 1 and df.index.name is None and df.index.dtype.kind in 'iu')
     # an attack's registry name, in a header or a cell, is shown by what the pages call it ('cwl2' → 'CW-L2')
-    name = lambda t: attack_words(t, REGIME_LABELS) if isinstance(t, str) else t
+    name = lambda t: page_words(t) if isinstance(t, str) else t
     shown = pd.DataFrame({c: [str(int(v)) if _counts(df[c]) and v == v else name(cell_text(v, digits)) if isinstance(v, str) else cell_text(v, digits)
                               for v in df[c]] for c in df.columns}, columns=df.columns)
     shown.columns = (pd.MultiIndex.from_tuples([tuple(map(name, c)) for c in shown.columns], names=shown.columns.names)
@@ -963,10 +967,8 @@ def page_problems(page: str,          # a page's HTML
     if (k := _index_columns(p.tables)): out.append(f'{k} tables with an index column')
     if (k := sum(c in ('True', 'False') for c in cells)): out.append(f'{k} True/False cells')
     if (k := len(re.findall(r'\bn\s*=\s*\d+\.0\b', text))): out.append(f'{k} counts printed as floats')
-    from qstudy.attacks import attack_words
-    from qstudy.regime import REGIME_LABELS
     # a registry identifier ('bim_hns', 'pgd_margin@own', 'cwl2') where a reader expects the attack's name
-    if (k := sum(attack_words(c, REGIME_LABELS) != c for c in cells)): out.append(f'{k} table cells naming an attack by its identifier')
+    if (k := sum(page_words(c) != c for c in cells)): out.append(f'{k} table cells naming an attack by its identifier')
     return out
 
 # %% ../nbs/10_study.ipynb #a6619df3
