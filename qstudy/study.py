@@ -340,7 +340,8 @@ def write_index(reports_dir, profile):
             # a section findings could not judge (drawn from earlier models, or its numbers not kept): said beside its headline
             if (why := {unjudged(c['results'][ds]) for c in (vs or {}).get('verdicts', []) if c['section'] == s and ds in c['results']}) \
                     and '' not in why:
-                line = f"<em>not judged by findings ({html.escape(sorted(why)[0])}).</em> {line}"
+                # its headline is what the page said when last rendered, perhaps from other models: not the answer now
+                line = f"<em>Not judged by findings ({html.escape(sorted(why)[0])}). The page, as last rendered, said:</em> {line}"
             if s == 'accuracy': models.append(f"<li><a href='{ds}/accuracy.html'>{html.escape(ds)}</a>: {line}</li>")
             rows.append(f"<tr><td>{html.escape(ds)}</td><td><a href='{ds}/{s}.html'>{html.escape(meta['title'])}</a>"
                         f" (<a href='{ds}/{s}.ipynb'>notebook</a>)</td><td>{line}</td></tr>")
