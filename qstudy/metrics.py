@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['wilson', 'counted', 'rate_gap', 'fmt_acc', 'diff_ci', 'equivalent', 'exceeds', 'n_to_decide', 'all_points_acc',
            'seeds_diff_ci', 'seeds_exceed', 'paired_diff_ci', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness',
-           'attack_points', 'profile_points', 'attack_settings', 'AdversarialSet', 'adversarial_config',
-           'adversarial_record', 'attack_chunk', 'AttackRun', 'distributed_attack', 'chunks_dir', 'chunk_file',
-           'kept_seconds', 'attack_chunks', 'stored_adversarial', 'adversarial_examples']
+           'attack_points', 'grown_points', 'profile_points', 'attack_settings', 'planned_points', 'grown_from',
+           'AdversarialSet', 'adversarial_config', 'adversarial_record', 'attack_chunk', 'AttackRun',
+           'distributed_attack', 'chunks_dir', 'chunk_file', 'kept_seconds', 'attack_chunks', 'stored_adversarial',
+           'adversarial_examples']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
 import math, shutil
@@ -17,7 +18,7 @@ import torch
 import torchmetrics
 import time
 import lightning as L
-from .config import profile as get_profile, STAGE_VERSION, Run
+from .config import profile as get_profile, STAGE_VERSION, Run, EVERY
 from .training import predict, train_model, stored_predictions, model_record, trainer_settings, barrier
 from .attacks import run_attack, attack_params, AttackResult
 from .data import load
@@ -162,6 +163,18 @@ def attack_points(pred_correct,  # bool tensor: which test points the model (or 
     rng = np.random.default_rng(seed)
     return torch.from_numpy(np.sort(rng.choice(idx, size=min(n, len(idx)), replace=False)))
 
+def grown_points(pred_correct,  # bool tensor: which test points the model classifies correctly
+                 n: int,        # how many in all (all of them if fewer)
+                 n0: int,       # the size of the draw it grows: its points are kept
+                 seed: int = 0):
+    "(the `n0`-point draw, the points added to it): `n` points that keep an earlier `n0`-point draw and draw the rest alike."
+    # numpy's draws do not nest (a draw of 1,000 is not inside one of 4,600): a set grown this way keeps the attacks
+    # already run on its first n0 points, and is still a uniform draw of n (a uniform n0, then a uniform draw of the rest)
+    base = attack_points(pred_correct, n0, seed)
+    rest = torch.as_tensor(pred_correct).clone()
+    rest[base] = False
+    return base, attack_points(rest, n - len(base), seed)
+
 # %% ../nbs/05_metrics.ipynb #6f3bfd93
 def profile_points(points, model=None):
     "A profile's points for one attack: a number, or {model: number, '*': the others'} (a costly attack sized where a claim needs it)."
@@ -172,6 +185,17 @@ def attack_settings(run: Run, attack_name, n=None, preset=None, model=None, **ov
     a = get_profile(run.profile)['attacks']
     params = attack_params(attack_name, preset or a['preset'], **{**a['overrides'].get(attack_name, {}), **overrides})
     return (n or profile_points(a['points'][attack_name], model)), params, run.batch(a['batch_size'])
+
+def planned_points(run: Run, model_name, attack_name):
+    "How many points the profile's `attack_name` set of `model_name` holds: its n, or fewer where the model classifies fewer correctly."
+    n = attack_settings(run, attack_name, model=model_name)[0]
+    try: return min(n, model_record(run, model_name)['n_correct'])
+    except store.NotInStore: return n if n < EVERY else 0   # every correct point of a model not trained yet: not known
+
+def grown_from(run: Run, attack_name, model, n):
+    "The size of the draw that a set of `n` points grows (the profile's `grow`, where `n` is larger), or None: a draw of its own."
+    n0 = get_profile(run.profile)['attacks'].get('grow', {}).get(attack_name, {}).get(model)
+    return n0 if n0 and n > n0 else None
 
 from dataclasses import dataclass
 
@@ -202,6 +226,8 @@ def adversarial_config(run: Run, mrec, attack_name, n=None, preset=None, **attac
     cfg = dict(kind='adversarial', model=mrec['hash'], model_name=mrec['name'], dataset=mrec['dataset'], attack=attack_name,
                preset=preset or get_profile(profile)['attacks']['preset'], params=params, n=n, seed=seed,
                batch_size=batch, version=STAGE_VERSION['attacks'])
+    # a grown set is other points than a draw of n: named apart, and only it, so that every other set keeps its name
+    if n0 := grown_from(run, attack_name, mrec['name'], n): cfg['grown_from'] = n0
     return cfg, f"{mrec['name']}-{attack_name}", n, params, batch
 
 def adversarial_record(run: Run, model_name, attack_name, n=None, preset=None, **attack_overrides):
@@ -306,21 +332,42 @@ def adversarial_examples(run: Run, model_name, attack_name, n=None, preset=None,
     cfg, label, n, params, batch = adversarial_config(run, mrec, attack_name, n, preset, **attack_overrides)
     x_all, y_all = load(dataset, 'test')
     if store.find_artifact(run_dir, 'adversarial', cfg, label) is None:
-        idx = attack_points(stored_predictions(mrec, run_dir) == y_all, n, seed)
+        correct, base = stored_predictions(mrec, run_dir) == y_all, None
+        if n0 := cfg.get('grown_from'):   # the n0-point set first (made here, or read), then only the points added to it
+            bcfg, blabel, *_ = adversarial_config(run, mrec, attack_name, n0, preset, **attack_overrides)
+            had = store.find_artifact(run_dir, 'adversarial', bcfg, blabel) is not None
+            adversarial_examples(run, model_name, attack_name, n0, preset, None if had else progress, **attack_overrides)
+            brec, base = store.load_artifact(run_dir, 'adversarial', bcfg, blabel)
+            if progress and had: progress(len(base['idx']))
+            idx = grown_points(correct, n, n0, seed)[1]
+        else: idx = attack_points(correct, n, seed)
         x, y = x_all[idx], y_all[idx]
+        # the points added to a grown set are seeded as if they followed its first n0 in one run: no chunk seed twice
+        cseed = seed + (len(base['idx']) if base is not None else 0)
         t0, spent = time.time(), []
         # in one process a run killed mid-attack (SPSA at the paper's budget: most of an hour) keeps its finished chunks
         chunks = chunks_dir(run_dir, cfg, label)
-        if trainer_kwargs: res, rank = distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kwargs, progress)
-        else: res, rank = attack_chunks(attack_name, model, x, y, batch, seed, params, progress, keep=chunks, spent=spent), 0
+        if trainer_kwargs: res, rank = distributed_attack(attack_name, model, x, y, batch, cseed, params, trainer_kwargs, progress)
+        else: res, rank = attack_chunks(attack_name, model, x, y, batch, cseed, params, progress, keep=chunks, spent=spent), 0
         seconds = sum(spent) if spent else time.time() - t0
-        x_adv, step = torch.cat([r.x_adv.cpu() for r in res]), torch.cat([r.step.cpu() for r in res])
-        evaluations = sum(r.evaluations * len(r.x_adv) for r in res) / max(1, len(idx))
-        flags = sorted(set().union(*(r.flags for r in res)))  # what the attack itself warned of (AutoAttack's checks)
-        pred_adv = predict(model, x_adv)
+        cat = lambda ts, empty: torch.cat(ts) if ts else empty   # a grown set may find no point left to add
+        x_adv, step = cat([r.x_adv.cpu() for r in res], x[:0]), cat([r.step.cpu() for r in res], idx[:0])
+        evaluations = sum(r.evaluations * len(r.x_adv) for r in res)
+        flags = set().union(*(r.flags for r in res))  # what the attack itself warned of (AutoAttack's checks)
+        backward = res[0].backward if res else ''
+        pred_adv = predict(model, x_adv) if len(x_adv) else y[:0]
+        if base is not None:   # one set: the first n0 points' examples as they were made and the added ones, in test-set order
+            idx, x_adv, pred_adv, step = (torch.cat([base[k], v]) for k, v in
+                                          (('idx', idx), ('x_adv', x_adv), ('pred_adv', pred_adv), ('step', step)))
+            order = idx.argsort()
+            idx, x_adv, pred_adv, step = idx[order], x_adv[order], pred_adv[order], step[order]
+            x, y = x_all[idx], y_all[idx]
+            seconds, evaluations = seconds + brec['seconds'], evaluations + brec['evaluations_per_point'] * len(base['idx'])
+            flags, backward = flags | set(brec['flags']), backward or brec['backward']
+        evaluations, flags = evaluations / max(1, len(idx)), sorted(flags)
         rec = AdversarialSet(**robustness(model, x, y, x_adv, pred_adv), model_name=model_name, attack=attack_name, dataset=dataset,
                              profile=profile, seconds=round(seconds, 2), evaluations_per_point=round(evaluations, 1),
-                             flags=flags, backward=res[0].backward if res else '',
+                             flags=flags, backward=backward,
                              seconds_per_point=round(seconds / max(1, len(idx)), 4))  # the points attacked, maybe < n
         if rank == 0:
             store.save_artifact(run_dir, 'adversarial', cfg, rec.record(), dict(idx=idx, x_adv=x_adv, pred_adv=pred_adv, step=step), label,

@@ -21,7 +21,7 @@ from pathlib import Path
 from . import store
 from .config import (PROFILES, DATASETS, MODEL_NAMES, ENSEMBLE, PAPER_ATTACKS, PRESETS, ACCELERATORS, InputError,
                            model_bits, profile as get_profile, main_process, model_seed,
-                           with_baseline, REPLICATES, replicate_keys, Run, config_hash)
+                           with_baseline, REPLICATES, replicate_keys, Run, config_hash, EVERY)
 
 # %% ../nbs/10_study.ipynb #aad72861
 import qstudy
@@ -122,8 +122,8 @@ def attack_sets(stage, models):
 def attack_stage(run: Run, models, attacks,
                  offsets=(0,)):   # attack each model at seed + each offset (the seeds stage: its replicates)
     "Craft or load every (model, attack) pair's adversarial examples, across Lightning's ranks if the run has a strategy; the bar counts points."
-    from qstudy.metrics import adversarial_examples, attack_settings
-    total = sum(attack_settings(run, a, model=m)[0] for a in attacks for m in models) * len(offsets)
+    from qstudy.metrics import adversarial_examples, planned_points
+    total = sum(planned_points(run.at(seed=run.seed + k), m, a) for a in attacks for m in models for k in offsets)
     with bar(total, 'attacks' if offsets == (0,) else 'seeds', run.quiet) as b:
         for a in attacks:
             for m in models:
@@ -506,7 +506,8 @@ def attack_progress(run: Run, models, attacks, offsets=(0,)):
                 cfg, label, n, _, batch = adversarial_config(r, mrec, a)
                 if store.find_artifact(run.run_dir, 'adversarial', cfg, label): stored += 1; continue
                 kept = kept_seconds(chunks_dir(run.run_dir, cfg, label))
-                chunks = -(-min(n, mrec['n_correct']) // batch)   # attack_points draws among the correct ones
+                # attack_points draws among the correct ones; a grown set attacks only the points it adds to its first draw
+                chunks = -(-(min(n, mrec['n_correct']) - min(cfg.get('grown_from', 0), mrec['n_correct'])) // batch)
                 # the kept chunks' own pace (as each took when made) says how long the set's rest will take on this machine
                 if kept: begun.append(f"{a} on {m}" + (f" seed {r.seed}" if k else '') + f": {len(kept)} of {chunks} chunks kept, "
                                       f"{duration(sum(kept) / len(kept))} each, about {duration((chunks - len(kept)) * sum(kept) / len(kept))} to go")
@@ -796,11 +797,16 @@ def attack_deviations(run, attacks, n_points=None, attack_overrides=None):
     for a in attacks:
         n, params, _ = attack_settings(run, a, n_points, **(attack_overrides or {}).get(a, {}))
         per = get_profile(run.profile)['attacks']['points'][a]
+        said = lambda v: 'every correctly classified point' if v >= EVERY else f"{v}"
         if not n_points and isinstance(per, dict):   # sized per model: the models that need it, then the others
-            n = ', '.join(f"{v} on {m}" for m, v in per.items() if m != '*') + f", {per['*']} on the others"
+            n = ('points attacked: ' + ', '.join(f"{said(v)} on {m}" for m, v in per.items() if m != '*')
+                 + f", {per['*']} on the others")
+        else: n = f"n = {said(n)} attacked points"
+        grown = get_profile(run.profile)['attacks'].get('grow', {}).get(a, {}) if not n_points else {}
+        n += ''.join(f"; {m}'s set grown from its first {v}-point draw, kept as attacked" for m, v in grown.items())
         paper = PRESETS[a]['paper']
         changed = {k: v for k, v in params.items() if paper.get(k) != v}
-        lines.append(f"- {attack_label(a)}: n = {n} attacked points (paper: 1000)" + (f"; changed from Appendix B: {settings_text(changed)}" if changed else "; Appendix B parameters"))
+        lines.append(f"- {attack_label(a)}: {n} (paper: 1000)" + (f"; changed from Appendix B: {settings_text(changed)}" if changed else "; Appendix B parameters"))
     return '\n'.join(lines)
 
 def readable_tables():
