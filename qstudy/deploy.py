@@ -288,17 +288,18 @@ class DeploymentResult(store.Schema):
 def deployment_config(run, models):
     "The config of `run`'s stored deployment result: the models, and every adversarial set it replays."
     from qstudy.training import model_record
-    from qstudy.metrics import adversarial_config
+    from qstudy.metrics import adversarial_config, first_draw
     from qstudy.config import PAPER_ATTACKS, config_hash, STAGE_VERSION
     mrecs = {m: model_record(run, m) for m in models}
-    sets = {f"{m}/{a}": config_hash(adversarial_config(run, mrecs[m], a)[0]) for m in models for a in (*PAPER_ATTACKS, 'square')}
+    # a grown set replays its first draw, as transfer reads it: every set of one size in the per-attack rates
+    sets = {f"{m}/{a}": config_hash(adversarial_config(run, mrecs[m], a, first_draw(run, a, m))[0]) for m in models for a in (*PAPER_ATTACKS, 'square')}
     return dict(kind='deployment', dataset=run.dataset, models={m: r['hash'] for m, r in mrecs.items()}, adversarial=sets,
                 opset=OPSET, version=STAGE_VERSION['deploy'])
 
 def stored_sets(run, models, attacks):
     "{(source, attack): (x_adv, y)} of `run`'s stored adversarial sets, read from the store without loading any model."
-    from qstudy.metrics import stored_adversarial
-    sets = {(s, a): stored_adversarial(run, s, a) for s in models for a in attacks}
+    from qstudy.metrics import stored_adversarial, first_draw
+    sets = {(s, a): stored_adversarial(run, s, a, first_draw(run, a, s)) for s in models for a in attacks}
     return {k: (e['x_adv'], e['y']) for k, e in sets.items()}
 
 def deployment_rows(run, target, sets):

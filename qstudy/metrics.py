@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['wilson', 'counted', 'rate_gap', 'fmt_acc', 'diff_ci', 'equivalent', 'exceeds', 'n_to_decide', 'all_points_acc',
            'seeds_diff_ci', 'seeds_exceed', 'paired_diff_ci', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness',
-           'attack_points', 'grown_points', 'profile_points', 'attack_settings', 'planned_points', 'grown_from',
-           'AdversarialSet', 'adversarial_config', 'adversarial_record', 'attack_chunk', 'AttackRun',
+           'attack_points', 'grown_points', 'profile_points', 'attack_settings', 'planned_points', 'first_draw',
+           'grown_from', 'AdversarialSet', 'adversarial_config', 'adversarial_record', 'attack_chunk', 'AttackRun',
            'distributed_attack', 'chunks_dir', 'chunk_file', 'kept_seconds', 'attack_chunks', 'stored_adversarial',
            'adversarial_examples']
 
@@ -192,9 +192,14 @@ def planned_points(run: Run, model_name, attack_name):
     try: return min(n, model_record(run, model_name)['n_correct'])
     except store.NotInStore: return n if n < EVERY else 0   # every correct point of a model not trained yet: not known
 
+def first_draw(run: Run, attack_name, model):
+    "The n of the draw that the profile's `attack_name` set of `model` grows from (its `grow`), or None where the set does not grow."
+    # the sections that pool or compare sets of one size (transfer's cells, deployment's replays) read this draw
+    return get_profile(run.profile)['attacks'].get('grow', {}).get(attack_name, {}).get(model)
+
 def grown_from(run: Run, attack_name, model, n):
     "The size of the draw that a set of `n` points grows (the profile's `grow`, where `n` is larger), or None: a draw of its own."
-    n0 = get_profile(run.profile)['attacks'].get('grow', {}).get(attack_name, {}).get(model)
+    n0 = first_draw(run, attack_name, model)
     return n0 if n0 and n > n0 else None
 
 from dataclasses import dataclass

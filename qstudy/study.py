@@ -8,7 +8,7 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'check_writable', 'bar', 'train_stage', 'attack_sets', 'attack_stage', 'strongest_stage', 'deployment_stage',
            'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage', 'diagnostics_stage', 'nav_links',
            'report_page', 'run_report', 'report_parameters', 'timed_report', 'record_stages', 'stage_times',
-           'what_models', 'write_index', 'absolute_env', 'study', 'trained_keys', 'listed', 'duration',
+           'what_models', 'write_index', 'absolute_env', 'study', 'trained_keys', 'listed', 'duration', 'sets_progress',
            'attack_progress', 'model_state', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory',
            'write_card', 'evaluate_command', 'model_records', 'ran_precision', 'deviations', 'attack_deviations',
            'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text',
@@ -492,28 +492,30 @@ def duration(seconds):
     "A time span as a reader plans by it: seconds, minutes or hours."
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
-def attack_progress(run: Run, models, attacks, offsets=(0,)):
+def sets_progress(sets):   # (what the line calls it, its run, model name, attack, n or None: the profile's, attack overrides)
     "One line: how many of these adversarial sets the run store holds, the chunks kept of those begun (and their pace), those whose model is not in it."
     from qstudy.metrics import adversarial_config, chunks_dir, kept_seconds
     from qstudy.training import model_record
-    stored, waiting, begun = 0, 0, []
-    for m in models:
-        for k in offsets:
-            r = run.at(seed=run.seed + k)
-            try: mrec = model_record(r, m)
-            except store.NotInStore: waiting += len(attacks); continue   # shipped and not yet loaded, or not trained
-            for a in attacks:
-                cfg, label, n, _, batch = adversarial_config(r, mrec, a)
-                if store.find_artifact(run.run_dir, 'adversarial', cfg, label): stored += 1; continue
-                kept = kept_seconds(chunks_dir(run.run_dir, cfg, label))
-                # attack_points draws among the correct ones; a grown set attacks only the points it adds to its first draw
-                chunks = -(-(min(n, mrec['n_correct']) - min(cfg.get('grown_from', 0), mrec['n_correct'])) // batch)
-                # the kept chunks' own pace (as each took when made) says how long the set's rest will take on this machine
-                if kept: begun.append(f"{a} on {m}" + (f" seed {r.seed}" if k else '') + f": {len(kept)} of {chunks} chunks kept, "
-                                      f"{duration(sum(kept) / len(kept))} each, about {duration((chunks - len(kept)) * sum(kept) / len(kept))} to go")
-    planned = len(models) * len(offsets) * len(attacks)
+    stored, waiting, begun, planned = 0, 0, [], 0
+    for what, r, m, a, n, ov in sets:
+        planned += 1
+        try: mrec = model_record(r, m)
+        except store.NotInStore: waiting += 1; continue   # shipped and not yet loaded, or not trained
+        cfg, label, n, _, batch = adversarial_config(r, mrec, a, n, **ov)
+        if store.find_artifact(r.run_dir, 'adversarial', cfg, label): stored += 1; continue
+        kept = kept_seconds(chunks_dir(r.run_dir, cfg, label))
+        # attack_points draws among the correct ones; a grown set attacks only the points it adds to its first draw
+        chunks = -(-(min(n, mrec['n_correct']) - min(cfg.get('grown_from', 0), mrec['n_correct'])) // batch)
+        # the kept chunks' own pace (as each took when made) says how long the set's rest will take on this machine
+        if kept: begun.append(f"{what}: {len(kept)} of {chunks} chunks kept, "
+                              f"{duration(sum(kept) / len(kept))} each, about {duration((chunks - len(kept)) * sum(kept) / len(kept))} to go")
     return '; '.join([f"{stored} of {planned} adversarial sets stored"] + begun
                      + ([f"{waiting} wait for their model (shipped or not trained: the study loads or trains it)"] if waiting else []))
+
+def attack_progress(run: Run, models, attacks, offsets=(0,)):
+    "`sets_progress` of an attack stage: every attack on every model, at each seed offset."
+    return sets_progress((f"{a} on {m}" + (f" seed {run.seed + k}" if k else ''), run.at(seed=run.seed + k), m, a, None, {})
+                         for m in models for k in offsets for a in attacks)
 
 def model_state(run_dir, cfg, name):
     "One model's state in words: done (its accuracy), shipped, training (epochs so far, from its checkpoint), or missing."
@@ -557,6 +559,10 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
             if (h := config_hash(cfg)) in seen: continue
             seen.add(h)
             lines.append(f"  regime {v['model']:5s} {v['recipe']} at width {v['width']:g}: " + model_state(run_dir, cfg, v['model']))
+        from qstudy.regime import regime_attacks, variant_run
+        lines.append("  stage regime: " + sets_progress(
+            (f"{name} on {v['model']} ({v['recipe']}, width {v['width']:g})", variant_run(run, v), v['model'], a, n, ov)
+            for v in regime_variants(profile) for name, (a, ov, n) in regime_attacks(run).items()))
     for st in [st for st in ATTACK_STAGES if any(st in SECTIONS[s]['needs'] for s in sections)]:
         lines.append(f"  stage {st}: " + attack_progress(run, *attack_sets(st, models)))
     out = Path(reports_dir) / profile / dataset

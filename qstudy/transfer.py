@@ -9,7 +9,7 @@ __all__ = ['KAPPAS', 'transfer_kappas', 'transfer_sweep', 'keyed_model', 'keyed_
 # %% ../nbs/06_transfer.ipynb #a486b9e1
 import pandas as pd
 import torch
-from .metrics import adversarial_examples, adversarial_config, robustness, predict
+from .metrics import adversarial_examples, adversarial_config, robustness, predict, first_draw
 from .training import train_model, stored_predictions, model_record
 from .config import (profile as get_profile, config_hash, STAGE_VERSION, PAPER_ATTACKS, MODEL_NAMES,
                            model_seed, with_baseline, Run)
@@ -86,7 +86,9 @@ def transfer_matrix(run: Run, attacks=('fgsm', 'bim', 'cwl2', 'spsa', 'zoo'), so
     for a in attacks:
         for s in sources:
             name, s_seed = model_seed(s, run.seed)
-            advs = [(kw, adversarial_examples(run.at(seed=s_seed), name, a, n=n, **{**attack_overrides.get(a, {}), **kw}))
+            # a grown source set (every correct point) would outweigh the others in a pooled rate: its first draw, like theirs
+            advs = [(kw, adversarial_examples(run.at(seed=s_seed), name, a, n=n or first_draw(run, a, name),
+                                              **{**attack_overrides.get(a, {}), **kw}))
                     for kw in transfer_sweep(a, run.profile, kappas)]
             for t in targets:
                 cells = [(kw, transfer_cell(adv, models[t], preds[t])) for kw, adv in advs]
@@ -108,7 +110,8 @@ def transfer_config(run: Run, attacks, models, kappas=None, n=None, attack_overr
     "The config of a stored transfer matrix: the hashes of the target models and of every adversarial set used."
     mrecs = {m: keyed_record(run, m, train) for m in models}
     ao = attack_overrides or {}
-    adv = {f"{a}/{s}/{kw.get('confidence', '')}": config_hash(adversarial_config(run.at(seed=model_seed(s, run.seed)[1]), mrecs[s], a, n,
+    adv = {f"{a}/{s}/{kw.get('confidence', '')}": config_hash(adversarial_config(run.at(seed=model_seed(s, run.seed)[1]), mrecs[s], a,
+                                                                                 n or first_draw(run, a, mrecs[s]['name']),
                                                                                  **{**ao.get(a, {}), **kw})[0])
            for a in attacks for s in models for kw in transfer_sweep(a, run.profile, kappas)}
     return dict(kind='transfer', dataset=run.dataset, targets={m: r['hash'] for m, r in mrecs.items()}, adversarial=adv,

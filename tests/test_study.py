@@ -132,6 +132,10 @@ def test_regime_section(regime):
     assert lines and all(': done ' in l for l in lines) and 'report regime     done\n' in st, st
     other = qstudy('status', '--profile', 'smoke', '--dataset', 'digits', '--sections', 'regime', '--run-dir', d / 'other', cwd=d).stdout
     assert all(l.endswith(': missing') for l in other.splitlines() if l.strip().startswith('regime ')) and 'drawn from other models than this run store holds' in other, other
+    from qstudy.regime import regime_attacks
+    k = len(regime_variants('smoke')) * len(regime_attacks(Run('smoke', 'digits')))   # every variant's attacks
+    assert f"  stage regime: {k} of {k} adversarial sets stored\n" in st, st
+    assert f"  stage regime: 0 of {k} adversarial sets stored; {k} wait for their model" in other, other
 
 def test_ship_regime_models(regime, tmp_path):
     "qstudy ship --regime writes every variant of the section; a fresh store then loads each instead of training it."
