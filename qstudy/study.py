@@ -560,8 +560,9 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
             seen.add(h)
             lines.append(f"  regime {v['model']:5s} {v['recipe']} at width {v['width']:g}: " + model_state(run_dir, cfg, v['model']))
         from qstudy.regime import regime_attacks, variant_run
+        from qstudy.metrics import profile_points
         lines.append("  stage regime: " + sets_progress(
-            (f"{name} on {v['model']} ({v['recipe']}, width {v['width']:g})", variant_run(run, v), v['model'], a, n, ov)
+            (f"{name} on {v['model']} ({v['recipe']}, width {v['width']:g})", variant_run(run, v), v['model'], a, profile_points(n, v['model']), ov)
             for v in regime_variants(profile) for name, (a, ov, n) in regime_attacks(run).items()))
     for st in [st for st in ATTACK_STAGES if any(st in SECTIONS[s]['needs'] for s in sections)]:
         lines.append(f"  stage {st}: " + attack_progress(run, *attack_sets(st, models)))
