@@ -644,7 +644,13 @@ def regime_explains(sec, ds):
     if not rising:
         if not [k for k, c in cells.items() if c['rise'] == 0]:
             return ev, 'does not hold', f"at no setting does w1a1's FGSM / BIM accuracy rise above float's ({len(cells)} settings); {rule}"
-        return ev, 'cannot tell', f"no setting shows a rise, some cannot exclude one ({'; '.join(_open_setting(at, c, k) for k, c in cells.items() if c['rise'] == 0)}); {rule}"
+        # where a rise is open, whether the gradient-free and smooth views already sit at float's level: what a rise would be
+        def views(k):
+            at_float = [a for a in MASK_VIEWS if cells[k].get(a) == -1]
+            return (f", and {' and '.join(attack_label(a) for a in at_float)} leave{'s' * (len(at_float) == 1)} w1a1 within {FAR} of float "
+                    "there, so a rise would be masking") if at_float else ''
+        return ev, 'cannot tell', (f"no setting shows a rise, some cannot exclude one ({'; '.join(_open_setting(at, c, k) + views(k) for k, c in cells.items() if c['rise'] == 0)})"
+                                   + (f"; no rise at {', '.join(map(_setting, flat))}" if flat else '') + f"; {rule}")
     removed = {k: [a for a in MASK_VIEWS if cells[k].get(a) == -1] for k in rising}
     kept = {k: [a for a in MASK_VIEWS if cells[k].get(a) == 1] for k in rising}
     # the settings that do not rise, and those the points cannot decide, beside the ones that do: what a recipe or width could make
