@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['wilson', 'counted', 'rate_gap', 'fmt_acc', 'diff_ci', 'equivalent', 'exceeds', 'n_to_decide', 'all_points_acc',
            'seeds_diff_ci', 'seeds_exceed', 'paired_diff_ci', 'AdversarialAccuracy', 'SuccessfulNorm', 'robustness',
-           'attack_points', 'grown_points', 'profile_points', 'attack_settings', 'planned_points', 'first_draw',
-           'grown_from', 'AdversarialSet', 'adversarial_config', 'adversarial_record', 'attack_chunk', 'AttackRun',
-           'distributed_attack', 'chunks_dir', 'chunk_file', 'kept_seconds', 'attack_chunks', 'stored_adversarial',
-           'adversarial_examples']
+           'attack_points', 'grown_points', 'profile_points', 'attack_settings', 'planned_points', 'points_text',
+           'first_draw', 'grown_from', 'AdversarialSet', 'adversarial_config', 'adversarial_record', 'attack_chunk',
+           'AttackRun', 'distributed_attack', 'chunks_dir', 'chunk_file', 'kept_seconds', 'attack_chunks',
+           'stored_adversarial', 'adversarial_examples']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
 import math, shutil
@@ -192,6 +192,10 @@ def planned_points(run: Run, model_name, attack_name):
     try: return min(n, model_record(run, model_name)['n_correct'])
     except store.NotInStore: return n if n < EVERY else 0   # every correct point of a model not trained yet: not known
 
+def points_text(n):
+    "A number of attacked points as a page says it: the number, or 'every correctly classified point' for `EVERY`."
+    return 'every correctly classified point' if n >= EVERY else f"{n}"
+
 def first_draw(run: Run, attack_name, model):
     "The n of the draw that the profile's `attack_name` set of `model` grows from (its `grow`), or None where the set does not grow."
     # the sections that pool or compare sets of one size (transfer's cells, deployment's replays) read this draw
@@ -341,7 +345,7 @@ def adversarial_examples(run: Run, model_name, attack_name, n=None, preset=None,
         if n0 := cfg.get('grown_from'):   # the n0-point set first (made here, or read), then only the points added to it
             bcfg, blabel, *_ = adversarial_config(run, mrec, attack_name, n0, preset, **attack_overrides)
             had = store.find_artifact(run_dir, 'adversarial', bcfg, blabel) is not None
-            adversarial_examples(run, model_name, attack_name, n0, preset, None if had else progress, **attack_overrides)
+            if not had: adversarial_examples(run, model_name, attack_name, n0, preset, progress, **attack_overrides)
             brec, base = store.load_artifact(run_dir, 'adversarial', bcfg, blabel)
             if progress and had: progress(len(base['idx']))
             idx = grown_points(correct, n, n0, seed)[1]

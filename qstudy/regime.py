@@ -14,7 +14,7 @@ from .config import profile as get_profile, config_hash, STAGE_VERSION
 from .training import train_model, model_record
 from .models import same_model
 from .attacks import margin
-from .metrics import adversarial_examples, adversarial_config, attack_settings, stored_adversarial, counted, profile_points
+from .metrics import adversarial_examples, adversarial_config, attack_settings, stored_adversarial, counted, profile_points, points_text
 from .data import load
 from . import store
 from .models import model_device
@@ -54,9 +54,9 @@ def regime_attacks(run):
 
 def points_note(s):   # the section's settings: `regime_settings`, or those a stored result kept
     "Where an attack of the section takes other points than its n, in words (a clause to follow the n), or ''."
-    from qstudy.config import EVERY
     from qstudy.attacks import attack_label
-    said = lambda v: f"every point it classifies correctly (the first {s['points']} as attacked before)" if v >= EVERY else f"{v} points"
+    from qstudy.config import EVERY
+    said = lambda v: points_text(v) + (f" (the first {s['points']} as attacked before)" if v >= EVERY else ' points')
     return ''.join(f"; {attack_label(k, REGIME_LABELS)} on {m}: {said(v)}" for k, per in s.get('points_of', {}).items() for m, v in per.items())
 
 # %% ../nbs/07c_regime.ipynb #b6e7176f

@@ -21,7 +21,7 @@ from pathlib import Path
 from . import store
 from .config import (PROFILES, DATASETS, MODEL_NAMES, ENSEMBLE, PAPER_ATTACKS, PRESETS, ACCELERATORS, InputError,
                            model_bits, profile as get_profile, main_process, model_seed,
-                           with_baseline, REPLICATES, replicate_keys, Run, config_hash, EVERY)
+                           with_baseline, REPLICATES, replicate_keys, Run, config_hash)
 
 # %% ../nbs/10_study.ipynb #aad72861
 import qstudy
@@ -798,17 +798,16 @@ def deviations(profile, dataset, records, overrides=None, out_dir=None,
 
 def attack_deviations(run, attacks, n_points=None, attack_overrides=None):
     "Markdown lines: points attacked and parameters changed from the paper's Appendix B, per attack."
-    from qstudy.metrics import attack_settings
+    from qstudy.metrics import attack_settings, points_text
     from qstudy.attacks import attack_label
     lines = []
     for a in attacks:
         n, params, _ = attack_settings(run, a, n_points, **(attack_overrides or {}).get(a, {}))
         per = get_profile(run.profile)['attacks']['points'][a]
-        said = lambda v: 'every correctly classified point' if v >= EVERY else f"{v}"
         if not n_points and isinstance(per, dict):   # sized per model: the models that need it, then the others
-            n = ('points attacked: ' + ', '.join(f"{said(v)} on {m}" for m, v in per.items() if m != '*')
+            n = ('points attacked: ' + ', '.join(f"{points_text(v)} on {m}" for m, v in per.items() if m != '*')
                  + f", {per['*']} on the others")
-        else: n = f"n = {said(n)} attacked points"
+        else: n = f"n = {points_text(n)} attacked points"
         grown = get_profile(run.profile)['attacks'].get('grow', {}).get(a, {}) if not n_points else {}
         n += ''.join(f"; {m}'s set grown from its first {v}-point draw, kept as attacked" for m, v in grown.items())
         paper = PRESETS[a]['paper']
