@@ -9,10 +9,11 @@ __all__ = ['NBS', 'SECTIONS', 'DEFAULT_SECTIONS', 'STAGES', 'DISTRIBUTED_STAGES'
            'transfer_stage', 'gradients_stage', 'ensemble_stage', 'regime_stage', 'diagnostics_stage', 'nav_links',
            'report_page', 'run_report', 'report_parameters', 'timed_report', 'record_stages', 'stage_times',
            'what_models', 'write_index', 'absolute_env', 'study', 'trained_keys', 'listed', 'duration', 'sets_progress',
-           'attack_progress', 'model_state', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main', 'load_factory',
-           'write_card', 'evaluate_command', 'model_records', 'ran_precision', 'deviations', 'attack_deviations',
-           'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html', 'settings_text', 'cell_text',
-           'page_words', 'page_table', 'show_figure', 'page_problems', 'class_names', 'pick_example', 'gallery']
+           'not_begun', 'attack_progress', 'model_state', 'status', 'Parser', 'parser', 'trainer_kwargs', 'main',
+           'load_factory', 'write_card', 'evaluate_command', 'model_records', 'ran_precision', 'deviations',
+           'attack_deviations', 'readable_tables', 'yerr', 'save_figure', 'save_headline', 'figure_html',
+           'settings_text', 'cell_text', 'page_words', 'page_table', 'show_figure', 'page_problems', 'class_names',
+           'pick_example', 'gallery']
 
 # %% ../nbs/10_study.ipynb #62a76dc5
 # only configuration at import time: `qstudy --help` and any input error answer before torch and Lightning load
@@ -492,30 +493,54 @@ def duration(seconds):
     "A time span as a reader plans by it: seconds, minutes or hours."
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
-def sets_progress(sets):   # (what the line calls it, its run, model name, attack, n or None: the profile's, attack overrides)
-    "One line: how many of these adversarial sets the run store holds, the chunks kept of those begun (and their pace), those whose model is not in it."
+def sets_progress(sets,      # (what the line calls it, its run, model name, attack, n or None: the profile's, attack overrides)
+                  pace=None): # {attack: [seconds a point]}, shared by the stages a status reads (the seeds' FGSM paced by the study's)
+    "One line: how many of these adversarial sets the run store holds, the chunks kept of those begun (and their pace), those not begun (and about how long), those whose model is not in it."
     from qstudy.metrics import adversarial_config, chunks_dir, kept_seconds
     from qstudy.training import model_record
-    stored, waiting, begun, planned = 0, 0, [], 0
+    stored, waiting, begun, planned, todo, fresh = 0, 0, [], 0, {}, 0   # todo: {attack: [points not begun, per set]}; fresh: sets
+    pace = {} if pace is None else pace
     for what, r, m, a, n, ov in sets:
         planned += 1
         try: mrec = model_record(r, m)
         except store.NotInStore: waiting += 1; continue   # shipped and not yet loaded, or not trained
         cfg, label, n, _, batch = adversarial_config(r, mrec, a, n, **ov)
-        if store.find_artifact(r.run_dir, 'adversarial', cfg, label): stored += 1; continue
-        kept = kept_seconds(chunks_dir(r.run_dir, cfg, label))
-        # attack_points draws among the correct ones; a grown set attacks only the points it adds to its first draw
-        chunks = -(-(min(n, mrec['n_correct']) - min(cfg.get('grown_from', 0), mrec['n_correct'])) // batch)
+        if rec := store.find_artifact(r.run_dir, 'adversarial', cfg, label):
+            stored += 1; pace.setdefault(a, []).append(rec['seconds'] / max(rec['n'], 1)); continue
+        # attack_points draws among the correct ones; a grown set attacks only the points it adds to its first draw, and that
+        # draw first where it is not stored: its chunks are the draw's, and the added points wait
+        held, n0 = min(n, mrec['n_correct']), cfg.get('grown_from')
+        first = n0 and adversarial_config(r, mrec, a, n0, **ov)[0]
+        if first and not store.find_artifact(r.run_dir, 'adversarial', first, label):
+            cfg, what, now, later = first, f"{what} (its first {n0:,} points)", min(n0, held), held - min(n0, held)
+        else: now, later = held - (min(n0, held) if n0 else 0), 0
+        kept, chunks = kept_seconds(chunks_dir(r.run_dir, cfg, label)), -(-now // batch)
         # the kept chunks' own pace (as each took when made) says how long the set's rest will take on this machine
-        if kept: begun.append(f"{what}: {len(kept)} of {chunks} chunks kept, "
-                              f"{duration(sum(kept) / len(kept))} each, about {duration((chunks - len(kept)) * sum(kept) / len(kept))} to go")
-    return '; '.join([f"{stored} of {planned} adversarial sets stored"] + begun
+        if kept:
+            pace.setdefault(a, []).append(sum(kept) / len(kept) / batch)
+            begun.append(f"{what}: {len(kept)} of {chunks} chunks kept, "
+                         f"{duration(sum(kept) / len(kept))} each, about {duration((chunks - len(kept)) * sum(kept) / len(kept))} to go")
+        if later or not kept: todo.setdefault(a, []).append(later if kept else now + later)
+        fresh += not kept
+    return '; '.join([f"{stored} of {planned} adversarial sets stored"] + begun + ([not_begun(todo, pace, fresh)] if todo else [])
                      + ([f"{waiting} wait for their model (shipped or not trained: the study loads or trains it)"] if waiting else []))
 
-def attack_progress(run: Run, models, attacks, offsets=(0,)):
+def not_begun(todo,    # {attack: [points not begun, per set]}
+              pace,    # {attack: [seconds a point of each set stored or begun]}
+              sets):   # how many sets are not begun at all (the others in `todo`: points to add to a first draw under way)
+    "The sets not begun in words: how many, their points per attack, and about how long at the pace of each attack's sets so far."
+    # a model's own pace differs (a binarized forward costs more than float's): the mean over the attack's sets so far
+    known = {a: sum(p) * sum(pace[a]) / len(pace[a]) for a, p in todo.items() if a in pace}
+    unknown = [a for a in todo if a not in pace]
+    grown = " with the points to add to a first draw under way" if sets < sum(map(len, todo.values())) else ''
+    return (f"{sets} not begun ({', '.join(f'{a} {sum(p):,} points' for a, p in todo.items())}{grown})"
+            + (f", about {duration(sum(known.values()))} at the pace of {'each attack' if len(known) > 1 else 'its attack'}'s sets so far" if known else '')
+            + (f", {' and '.join(unknown)} at a pace not known yet (none of its sets stored)" if unknown else ''))
+
+def attack_progress(run: Run, models, attacks, offsets=(0,), pace=None):
     "`sets_progress` of an attack stage: every attack on every model, at each seed offset."
-    return sets_progress((f"{a} on {m}" + (f" seed {run.seed + k}" if k else ''), run.at(seed=run.seed + k), m, a, None, {})
-                         for m in models for k in offsets for a in attacks)
+    return sets_progress(((f"{a} on {m}" + (f" seed {run.seed + k}" if k else ''), run.at(seed=run.seed + k), m, a, None, {})
+                          for m in models for k in offsets for a in attacks), pace)
 
 def model_state(run_dir, cfg, name):
     "One model's state in words: done (its accuracy), shipped, training (epochs so far, from its checkpoint), or missing."
@@ -564,8 +589,9 @@ def status(profile='smoke', dataset=None, run_dir=None, models=None, seed=0, rep
         lines.append("  stage regime: " + sets_progress(
             (f"{name} on {v['model']} ({v['recipe']}, width {v['width']:g})", variant_run(run, v), v['model'], a, profile_points(n, v['model']), ov)
             for v in regime_variants(profile) for name, (a, ov, n) in regime_attacks(run).items()))
+    pace = {}   # each attack's pace so far, carried from stage to stage: a later stage's sets estimated by an earlier one's
     for st in [st for st in ATTACK_STAGES if any(st in SECTIONS[s]['needs'] for s in sections)]:
-        lines.append(f"  stage {st}: " + attack_progress(run, *attack_sets(st, models)))
+        lines.append(f"  stage {st}: " + attack_progress(run, *attack_sets(st, models), pace=pace))
     out = Path(reports_dir) / profile / dataset
     stages = store.load_json(out / 'stages.json') if (out / 'stages.json').exists() else {}
     for s in sections:

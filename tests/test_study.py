@@ -235,6 +235,14 @@ def test_status_counts_sets_and_kept_chunks(smoke, tmp_path):
                   "5 wait for their model", got)
     from qstudy.study import duration
     assert m and m[2] == duration((int(m[1]) - 1) * 90), got   # the rest of the set at the kept chunk's pace
+    # float's BIM set gone whole (no chunk kept): not begun, its points at the pace of the BIM sets stored
+    cfg, label, n, *_ = adversarial_config(run, model_record(run, 'float'), 'bim')
+    bim = store.artifact_dir(runs, 'adversarial', cfg, label)
+    shutil.rmtree(bim)
+    got = status()
+    assert re.search(rf"stage attacks: {k - 7} of {k} adversarial sets stored; fgsm on float: 1 of \d+ chunks kept, 90 s each, about .+? to go; "
+                     rf"1 not begun \(bim {min(n, model_record(run, 'float')['n_correct'])} points\), about .+? at the pace of its attack's sets "
+                     "so far; 5 wait for their model", got), got
     assert 'report robustness done\n' in got   # the same models as the accuracy section's
     # a page not written yet names the stages the study writes it after
     reports = tmp_path / 'reports'; shutil.copytree(d / 'reports', reports); (reports / 'smoke/digits/robustness.html').unlink()
