@@ -16,7 +16,7 @@ from .quantizers import QAct, QLayer, zero_gradient_calls, NothingToSmooth, weig
 from .models import model_device
 from .training import predict as _predict
 from .attacks import ATTACKS, frozen, follows_shadow
-from .metrics import wilson, attack_chunks, diff_ci, equivalent, paired_ci
+from .metrics import wilson, attack_chunks, diff_ci, equivalent, paired_ci, held_counts
 from .diagnostics import gradient_checks
 from .deploy import OnnxModel, uint8_pixels, from_uint8, model_footprint, graph_footprint
 
@@ -87,9 +87,9 @@ def rate(k, n):
 
 def paired_gain(a_ok, b_ok):
     "How much lower accuracy b gives than a on the same points, with Newcombe's 95 % interval for paired rates."
-    n = len(a_ok)
-    d, lo, hi = paired_ci((int(a_ok.sum()), n), (int(b_ok.sum()), n), int((a_ok & ~b_ok).sum()), int((~a_ok & b_ok).sum()))
-    return dict(gain=d, low=lo, high=hi, n=len(a_ok))
+    c = held_counts(a_ok, b_ok)
+    d, lo, hi = paired_ci((c['k_a'], c['n']), (c['k_b'], c['n']), c['only_a'], c['only_b'])
+    return dict(gain=d, low=lo, high=hi, n=c['n'])
 
 @dataclass
 class Evaluation:

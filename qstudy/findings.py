@@ -431,8 +431,9 @@ def _ordered(sec, ds, a, b, want):
     ev += (f"; on the {ka[1]:,} points both attacked {ka[0] / ka[1]:.2f} vs {kb[0] / kb[1]:.2f} ({only[0]} held only by {attack_label(a[0])}, "
            f"{only[1]} only by {attack_label(b[0])}), difference" if only else '; difference') + f" {d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
     sizes = f"n = {ka[1]:,} points, paired" if only else f"n = {ra['n']} and {rb['n']}"
-    need = n_to_decide(hi_, lo_, MARGIN, rule=exceeds, only=o)
-    if c == 0: return ev, 'cannot tell', f"the interval reaches across ±{MARGIN} ({sizes}){_to_decide([(need, _pool(sec, a[1], b[1]))], 'attacked by both' if only else 'each')}; {rule}"
+    if c == 0:
+        need = n_to_decide(hi_, lo_, MARGIN, rule=exceeds, only=o)
+        return ev, 'cannot tell', f"the interval reaches across ±{MARGIN} ({sizes}){_to_decide([(need, _pool(sec, a[1], b[1]))], 'attacked by both' if only else 'each')}; {rule}"
     return ev, 'holds' if c == 1 else 'does not hold', rule
 
 def spsa_beats_bim(sec, ds):

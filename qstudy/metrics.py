@@ -8,7 +8,7 @@ __all__ = ['wilson', 'counted', 'rate_gap', 'fmt_acc', 'diff_ci', 'paired_ci', '
            'robustness', 'attack_points', 'grown_points', 'profile_points', 'attack_settings', 'planned_points',
            'points_text', 'first_draw', 'grown_from', 'AdversarialSet', 'adversarial_config', 'adversarial_record',
            'attack_chunk', 'AttackRun', 'distributed_attack', 'chunks_dir', 'chunk_file', 'kept_seconds',
-           'attack_chunks', 'stored_adversarial', 'adversarial_examples', 'paired_counts']
+           'attack_chunks', 'stored_adversarial', 'adversarial_examples', 'paired_counts', 'held_counts']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
 import math, shutil
@@ -105,9 +105,7 @@ def n_to_decide(a, b, margin, most=10 ** 6,
         def at(n):
             c = [round(x * n / a[1]) for x in cells]
             return (c[0] + c[1], sum(c)), (c[0] + c[2], sum(c)), (c[1], c[2])
-    def decided(n):
-        a_, b_, o = at(n)
-        return (rule(a_, b_, margin) if o is None else rule(a_, b_, margin, o)) != 0
+    decided = lambda n: rule(*at(n)[:2], margin, at(n)[2]) != 0
     if not decided(most): return None
     lo, hi = 1, most
     while lo < hi:
@@ -417,6 +415,8 @@ def paired_counts(a, b):   # two adversarial sets of one model (`stored_adversar
     if a['record']['config']['model'] != b['record']['config']['model']:
         raise InputError(f"paired counts compare two attacks on one model, not {a['record']['model_name']} with {b['record']['model_name']}")
     common, ia, ib = np.intersect1d(a['idx'].numpy(), b['idx'].numpy(), return_indices=True)
-    ha = (a['pred_adv'] == a['y'])[torch.from_numpy(ia)]
-    hb = (b['pred_adv'] == b['y'])[torch.from_numpy(ib)]
-    return dict(n=len(common), k_a=int(ha.sum()), k_b=int(hb.sum()), only_a=int((ha & ~hb).sum()), only_b=int((hb & ~ha).sum()))
+    return held_counts((a['pred_adv'] == a['y'])[torch.from_numpy(ia)], (b['pred_adv'] == b['y'])[torch.from_numpy(ib)])
+
+def held_counts(ha, hb):   # per point, whether a, and b, left it classified right (bool tensors over the same points)
+    "dict(n, k_a, k_b, only_a, only_b): what `paired_ci` takes."
+    return dict(n=len(ha), k_a=int(ha.sum()), k_b=int(hb.sum()), only_a=int((ha & ~hb).sum()), only_b=int((hb & ~ha).sum()))
