@@ -7,7 +7,7 @@ __all__ = ['wilson', 'counted', 'rate_gap', 'fmt_acc', 'diff_ci', 'paired_ci', '
            'n_to_decide', 'all_points_acc', 'seeds_diff_ci', 'seeds_exceed', 'AdversarialAccuracy', 'SuccessfulNorm',
            'robustness', 'attack_points', 'grown_points', 'profile_points', 'attack_settings', 'planned_points',
            'points_text', 'first_draw', 'grown_from', 'AdversarialSet', 'adversarial_config', 'adversarial_record',
-           'attack_chunk', 'AttackRun', 'distributed_attack', 'chunks_dir', 'chunk_file', 'kept_seconds',
+           'attack_chunk', 'chunks_dir', 'chunk_file', 'kept_seconds', 'kept_chunk', 'AttackRun', 'distributed_attack',
            'attack_chunks', 'stored_adversarial', 'adversarial_examples', 'paired_counts', 'held_counts']
 
 # %% ../nbs/05_metrics.ipynb #a0e60024
@@ -274,44 +274,8 @@ def attack_chunk(attack_name, model, x, y, start, batch, seed, params):
     "The attack on points start … start + batch, seeded by where they start: the same examples in whichever process."
     return run_attack(attack_name, model, x[start:start + batch], y[start:start + batch], seed=seed + start, **params)
 
-class AttackRun(L.LightningModule):
-    "The attack stage under a Lightning strategy: in `Trainer.predict` each rank attacks every world-size-th chunk."
-    def __init__(self, attack_name, model, x, y, batch, seed, params, progress=None):
-        super().__init__()
-        self.model, self.job, self.progress = model, (attack_name, x, y, batch, seed, params), progress
-    def predict_dataloader(self):  # made after the launch, when the rank is known; each item is a chunk's start
-        mine = list(range(0, len(self.job[1]), self.job[3]))[self.global_rank::self.trainer.world_size]
-        # Lightning refuses an empty loader: a rank with no chunk (fewer chunks than ranks) gets a start of -1
-        return torch.utils.data.DataLoader(mine or [-1], batch_size=None)
-    def predict_step(self, start, i):
-        name, x, y, batch, seed, params = self.job
-        if start < 0: return None
-        with torch.enable_grad(): r = attack_chunk(name, self.model, x, y, int(start), batch, seed, params)
-        if self.progress: self.progress(len(r.x_adv))
-        return int(start), AttackResult(r.x_adv.cpu(), r.success.cpu(), r.step.cpu(), r.evaluations, r.flags, r.backward)
-
-def distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kwargs, progress=None):
-    "(every chunk's AttackResult in order, this process's rank): the chunks split across Lightning's ranks and gathered."
-    import logging, warnings
-    logging.getLogger('lightning.pytorch').setLevel(logging.WARNING)
-    dev = model_device(model)
-    # predict runs under no_grad and would hand out every rank's share again (DistributedSampler): the module
-    # splits the chunks itself and turns gradients back on
-    trainer = L.Trainer(**trainer_settings(dev, inference_mode=False, use_distributed_sampler=False, **trainer_kwargs))
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', '.*(does not have many workers|LeafSpec).*')
-        parts = trainer.predict(AttackRun(attack_name, model, x, y, batch, seed, params, progress), return_predictions=True)
-    if trainer.world_size > 1:
-        every = [None] * trainer.world_size
-        torch.distributed.all_gather_object(every, parts)
-        points = lambda ps: sum(len(p[1].x_adv) for p in ps if p is not None)
-        mine, parts = parts, [p for ps in every for p in ps]
-        if progress: progress(points(parts) - points(mine))  # the bar shows the other ranks' points too
-    model.to(dev).eval()  # Lightning's teardown may move it
-    return [r for _, r in sorted((p for p in parts if p is not None), key=lambda p: p[0])], trainer.global_rank
-
 def chunks_dir(run_dir, cfg, label):
-    "Where an attack in one process keeps its finished chunks (`attack_chunks`' `keep`) until its set is whole."
+    "Where an attack keeps its finished chunks (`kept_chunk`'s `keep`) until its set is whole."
     return store.artifact_dir(run_dir, 'adversarial', cfg, label) / 'chunks'
 
 def chunk_file(keep, i): return Path(keep) / f'chunk-{i}.pt'   # the chunk starting at point i
@@ -324,25 +288,70 @@ def kept_seconds(keep):
         except FileNotFoundError: pass
     return out
 
+def kept_chunk(attack_name, model, x, y, start, batch, seed, params,
+               keep=None):   # a folder: the chunk is kept there once attacked, and read back instead of attacked again
+    "(AttackResult on the CPU, seconds it took) of the chunk at `start` (`attack_chunk`): read back from `keep`, or attacked."
+    from dataclasses import asdict
+    f = chunk_file(keep, start) if keep is not None else None
+    if f is not None and f.exists():   # the same chunk, seed and settings: the same examples as attacking it again
+        kept = torch.load(f, weights_only=False)
+        return AttackResult(**kept['result']), kept['seconds']
+    t0 = time.time()
+    r = attack_chunk(attack_name, model, x, y, start, batch, seed, params)
+    r = AttackResult(**{k: v.cpu() if torch.is_tensor(v) else v for k, v in asdict(r).items()})
+    seconds = time.time() - t0
+    if f is not None:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        store.atomic_write(f, lambda p: torch.save(dict(result=asdict(r), seconds=seconds), p))
+    return r, seconds
+
+class AttackRun(L.LightningModule):
+    "The attack stage under a Lightning strategy: in `Trainer.predict` each rank attacks every world-size-th chunk (`kept_chunk`)."
+    def __init__(self, attack_name, model, x, y, batch, seed, params, progress=None, keep=None):
+        super().__init__()
+        self.model, self.job, self.progress, self.keep = model, (attack_name, x, y, batch, seed, params), progress, keep
+    def predict_dataloader(self):  # made after the launch, when the rank is known; each item is a chunk's start
+        mine = list(range(0, len(self.job[1]), self.job[3]))[self.global_rank::self.trainer.world_size]
+        # Lightning refuses an empty loader: a rank with no chunk (fewer chunks than ranks) gets a start of -1
+        return torch.utils.data.DataLoader(mine or [-1], batch_size=None)
+    def predict_step(self, start, i):
+        name, x, y, batch, seed, params = self.job
+        if start < 0: return None
+        with torch.enable_grad(): r, seconds = kept_chunk(name, self.model, x, y, int(start), batch, seed, params, self.keep)
+        if self.progress: self.progress(len(r.x_adv))
+        return int(start), r, seconds
+
+def distributed_attack(attack_name, model, x, y, batch, seed, params, trainer_kwargs, progress=None,
+                       keep=None,     # a folder: each rank keeps its finished chunks there, and reads back those kept
+                       spent=None):   # a list: every chunk's seconds, in order, whichever rank made it
+    "(every chunk's AttackResult in order, this process's rank): the chunks split across Lightning's ranks and gathered."
+    import logging, warnings
+    logging.getLogger('lightning.pytorch').setLevel(logging.WARNING)
+    dev = model_device(model)
+    # predict runs under no_grad and would hand out every rank's share again (DistributedSampler): the module
+    # splits the chunks itself and turns gradients back on
+    trainer = L.Trainer(**trainer_settings(dev, inference_mode=False, use_distributed_sampler=False, **trainer_kwargs))
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', '.*(does not have many workers|LeafSpec).*')
+        parts = trainer.predict(AttackRun(attack_name, model, x, y, batch, seed, params, progress, keep), return_predictions=True)
+    if trainer.world_size > 1:
+        every = [None] * trainer.world_size
+        torch.distributed.all_gather_object(every, parts)
+        points = lambda ps: sum(len(p[1].x_adv) for p in ps if p is not None)
+        mine, parts = parts, [p for ps in every for p in ps]
+        if progress: progress(points(parts) - points(mine))  # the bar shows the other ranks' points too
+    model.to(dev).eval()  # Lightning's teardown may move it
+    parts = sorted((p for p in parts if p is not None), key=lambda p: p[0])
+    if spent is not None: spent.extend(s for *_, s in parts)
+    return [r for _, r, _ in parts], trainer.global_rank
+
 def attack_chunks(attack_name, model, x, y, batch, seed, params, progress=None,
                   keep=None,     # a folder: each finished chunk is kept there, and read back instead of attacked again
                   spent=None):   # a list: each chunk's seconds are appended (a kept chunk's as it took when made)
-    "Every chunk of (x, y) attacked in this process, in order (`attack_chunk` each): a list of AttackResults."
-    from dataclasses import asdict
+    "Every chunk of (x, y) attacked in this process, in order (`kept_chunk` each): a list of AttackResults on the CPU."
     out = []
     for i in range(0, len(x), batch):
-        f = chunk_file(keep, i) if keep is not None else None
-        if f is not None and f.exists():   # the same chunk, seed and settings: the same examples as attacking it again
-            kept = torch.load(f, weights_only=False)
-            r, seconds = AttackResult(**kept['result']), kept['seconds']
-        else:
-            t0 = time.time()
-            r = attack_chunk(attack_name, model, x, y, i, batch, seed, params)
-            seconds = time.time() - t0
-            if f is not None:
-                f.parent.mkdir(parents=True, exist_ok=True)
-                kept = dict(result={k: v.cpu() if torch.is_tensor(v) else v for k, v in asdict(r).items()}, seconds=seconds)
-                store.atomic_write(f, lambda p: torch.save(kept, p))
+        r, seconds = kept_chunk(attack_name, model, x, y, i, batch, seed, params, keep)
         out.append(r)
         if spent is not None: spent.append(seconds)
         if progress: progress(len(r.x_adv))
@@ -378,10 +387,12 @@ def adversarial_examples(run: Run, model_name, attack_name, n=None, preset=None,
         # the points added to a grown set are seeded as if they followed its first n0 in one run: no chunk seed twice
         cseed = seed + (len(base['idx']) if base is not None else 0)
         t0, spent = time.time(), []
-        # in one process a run killed mid-attack (SPSA at the paper's budget: most of an hour) keeps its finished chunks
+        # a run killed mid-attack (SPSA at the paper's budget: most of an hour) keeps its finished chunks, in one process
+        # or under a strategy (each rank its own)
         chunks = chunks_dir(run_dir, cfg, label)
-        if trainer_kwargs: res, rank = distributed_attack(attack_name, model, x, y, batch, cseed, params, trainer_kwargs, progress)
+        if trainer_kwargs: res, rank = distributed_attack(attack_name, model, x, y, batch, cseed, params, trainer_kwargs, progress, chunks, spent)
         else: res, rank = attack_chunks(attack_name, model, x, y, batch, cseed, params, progress, keep=chunks, spent=spent), 0
+        # the seconds the chunks took, summed (under a strategy over every rank: what the attack costs, not the wall time)
         seconds = sum(spent) if spent else time.time() - t0
         cat = lambda ts, empty: torch.cat(ts) if ts else empty   # a grown set may find no point left to add
         x_adv, step = cat([r.x_adv.cpu() for r in res], x[:0]), cat([r.step.cpu() for r in res], idx[:0])
