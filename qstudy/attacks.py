@@ -160,17 +160,23 @@ def bounded(model,        # the model judged
             rule,         # (x_adv, gradient, x) -> the next x_adv, before projection
             start=None,   # a first perturbation (projected), default none
             keep='last',  # 'last' iterate, or 'first' iterate the model misclassifies (stops when all are)
-            losses=None): # (diagnostics) collects the mean cross-entropy at each step
+            losses=None,  # (diagnostics) collects the mean cross-entropy at each step
+            shrink=False):  # keep='first': ask `direction` only about the points not fooled yet (a fooled one stops there)
     "The one bounded loop: step along `direction` by `rule`, project to the ε-ball and [0, 1]; per point the iterate `keep` says."
+    assert keep == 'first' or not shrink, "shrink: only a loop that keeps the first fooling iterate can drop the fooled points"
     x_adv = x.clone() if start is None else project_linf(x + start, x, eps)
     kept, step = x_adv.clone(), torch.full((len(x),), -1, device=x.device)
     done = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     for t in range(steps):
-        g, z = direction(x_adv, y)
+        a = (~done).nonzero().flatten() if shrink else slice(None)   # the points still attacked
+        g, z = direction(x_adv[a], y[a])
+        # a fooled point's gradient is 0: its iterate is kept already, and what the rule does to it no longer counts
+        if shrink: g = torch.zeros_like(x_adv).index_put_((a,), g)
         if losses is not None: losses.append(F.cross_entropy(z, y).item())
         x_adv = project_linf(rule(x_adv, g, x), x, eps)
         if keep == 'first':
-            with torch.no_grad(): new = (model(x_adv).argmax(1) != y) & ~done
+            with torch.no_grad(): fooled = model(x_adv[a]).argmax(1) != y[a]
+            new = torch.zeros_like(done); new[a] = fooled; new &= ~done
             kept[new], step[new], done = x_adv[new], t, done | new
             if done.all(): break
     if keep == 'last': return Adversarial(x_adv, torch.full((len(x),), steps - 1, device=x.device))
@@ -213,10 +219,13 @@ def spsa_grad(model, x, y, loss_fn, samples=128, delta=0.01, gen=None, chunk=Non
     d = fd_derivatives(lambda rows, owner: loss_fn(batched_logits(model, rows, chunk), y[owner]), x, v, delta)
     return (d.view(B, samples, *[1] * (x.dim() - 1)) * v).mean(1)
 
-def spsa(model, x, y, eps=0.03, steps=100, lr=0.01, delta=0.01, samples=128, random_start=True, gen=None):
-    "SPSA: Adam on the margin loss with SPSA gradient estimates, projected to the eps-ball and [0, 1] each step; the last iterate."
+def spsa(model, x, y, eps=0.03, steps=100, lr=0.01, delta=0.01, samples=128, random_start=True, gen=None,
+         keep='last'):  # 'last' iterate (cleverhans' default, the paper's), or 'first' that fools: Uesato et al.'s early stop
+    "SPSA: Adam on the margin loss with SPSA gradient estimates, projected to the eps-ball and [0, 1] each step; the iterate `keep` says."
     start = (torch.rand(x.shape, generator=gen, device=x.device) * 2 - 1) * eps if random_start else None
-    return bounded(model, x, y, eps, steps, spsa_direction(model, neg_margin, samples, delta, gen), adam_rule(x, lr), start)
+    # early stopping drops each point from the estimates once fooled: its 2 x samples forwards a step stop there
+    return bounded(model, x, y, eps, steps, spsa_direction(model, neg_margin, samples, delta, gen), adam_rule(x, lr), start,
+                   keep=keep, shrink=keep == 'first')
 
 # %% ../nbs/04_attacks.ipynb #cf91cdd0
 def const_search(model, x, y, step, steps=100, initial_const=0.9, binary_search_steps=10, confidence=0.,

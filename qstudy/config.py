@@ -253,9 +253,11 @@ POSITIVE = ('step_size', 'lr', 'delta', 'h', 'p_init', 'rho')
 CHOICES = dict(version=('standard', 'apgd'), keep=('first', 'last'), backward=('own', 'shadow'))
 NON_NEGATIVE = ('eps', 'initial_const', 'confidence')
 # settable but not in the preset, so that a preset's parameters (and the hashes naming their results) stay as they
-# were: which iterate the margin / tempered PGDs keep ('first' that fools, their default; 'last', as BIM)
+# were: which iterate the margin / tempered PGDs keep ('first' that fools, their default; 'last', as BIM) and SPSA
+# ('last', the paper's; 'first': early stopping, as `qstudy.evaluate` runs it)
 # the model's 'own' gradient or BPDA's 'shadow' for every gradient attack (the strongest evaluation runs both)
-OPTIONAL = {**{a: ('keep', 'backward') for a in ('pgd_margin', 'pgd_njs', 'pgd_hns')}, **{a: ('backward',) for a in ('fgsm', 'bim', 'apgd_dlr')}}
+OPTIONAL = {**{a: ('keep', 'backward') for a in ('pgd_margin', 'pgd_njs', 'pgd_hns')}, **{a: ('backward',) for a in ('fgsm', 'bim', 'apgd_dlr')},
+            'spsa': ('keep',)}
 
 def attack_params(name,            # a key of PRESETS
                   preset='paper',  # 'paper' or 'authors_code'

@@ -33,7 +33,8 @@ def budget_attacks(budget: str,   # 'quick' or 'paper'
     pgd = dict(eps=eps, steps=steps, step_size=2.5 * eps / steps, random_start=True)
     always = dict(fgsm=dict(eps=eps), bim=dict(eps=eps, steps=steps, step_size=2.5 * eps / steps) if q else dict(eps=eps),
                   pgd_margin=pgd, square=dict(eps=eps, queries=300 if q else 1000))
-    if not q: always['spsa'] = dict(eps=eps)   # 25,600 queries a point: Square is quick's gradient-free attack
+    # 25,600 queries a point at most: Square is quick's gradient-free attack
+    if not q: always['spsa'] = dict(eps=eps, keep='first')
     # APGD-DLR on both backward passes: the shadow wins on some quantizers, the straight-through gradient on others
     aware = {'bpda': dict(eps=eps, steps=big, step_size=2.5 * eps / big), 'apgd_dlr': dict(eps=eps, steps=big),
              'apgd_dlr@own': dict(eps=eps, steps=big, backward='own'), 'pgd_hns': pgd,
