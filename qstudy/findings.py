@@ -4,20 +4,20 @@
 
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'SAME_MODEL', 'BOOT', 'Z95',
-           'MIN_SUCCESSES', 'CELLS_RULE', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX',
-           'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'BRIEF', 'CLAIM_SECTION', 'COLOURS', 'SAY', 'other_models',
-           'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current', 'load_sections', 'keep_numbers', 'kn',
-           'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread', 'Unjudged',
-           'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'binary_resists', 'zoo_fails', 'same_points',
-           'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
-           'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells',
-           'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
-           'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
-           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
-           'as_refusing', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings',
-           'span', 'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap',
-           'shipped_note', 'record', 'judged', 'verdicts', 'changes', 'findings_html', 'unjudged', 'answer_sentences',
-           'answer']
+           'FAR_WORDS', 'MIN_SUCCESSES', 'CELLS_RULE', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN',
+           'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'BRIEF', 'CLAIM_SECTION', 'COLOURS', 'SAY',
+           'other_models', 'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current', 'load_sections',
+           'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts',
+           'seed_spread', 'Unjudged', 'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'binary_resists',
+           'zoo_fails', 'same_points', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends',
+           'strongest_poor', 'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap',
+           'regime_settings_order', 'regime_cells', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float',
+           'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative',
+           'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
+           'table5_agreement', 'paired_diff', 'as_refusing', 'ensemble_beats_single', 'paper_sections', 'on_paper',
+           'findings_table', 'write_findings', 'span', 'brief_binary', 'brief_strongest', 'brief_uninformative',
+           'brief_overstate', 'brief_gap', 'shipped_note', 'record', 'judged', 'verdicts', 'changes', 'findings_html',
+           'unjudged', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import contextvars, html, math
@@ -260,7 +260,11 @@ def _paper(ds, attack, model):
     p = paper_attack(ds, attack, model)
     return f" (paper {p[0]:.2f})" if p and p[0] is not None else ''
 
-def _ci(d): return '{:+.2f} [{:+.2f}, {:+.2f}]'.format(*d)   # a difference and its interval
+def _ci(d,          # (difference, lo, hi)
+        near=()):   # margins the rule compares the interval with
+    "A difference and its 95 % interval as text: two decimals, three where a bound lies within 0.005 of a margin (+0.095 would print as +0.10)."
+    fine = any(abs(abs(b) - m) < 0.005 for b in d[1:] for m in near)
+    return ('{:+.3f} [{:+.3f}, {:+.3f}]' if fine else '{:+.2f} [{:+.2f}, {:+.2f}]').format(*d)
 
 class Unjudged(tuple):
     "A claim's (evidence, verdict, rule) when its section's numbers are not there to judge; `why` says which and why."
@@ -317,8 +321,8 @@ def _like_float(sec, models, attacks, label, kind, skip=()):
         for m, r in zip(models, qs):
             judged += 1
             e, (d, lo, hi) = equivalent(kn(r), kn(fl), MARGIN), diff_ci(kn(r), kn(fl))
-            if e == -1: differ.append(f"{m} on {attack_label(a)} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]")
-            if e == 0: open_.append((f"{m} on {attack_label(a)} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]", (n_to_decide(kn(r), kn(fl), MARGIN), _pool(sec, m, 'float'))))
+            if e == -1: differ.append(f"{m} on {attack_label(a)} {_ci((d, lo, hi), (MARGIN,))}")
+            if e == 0: open_.append((f"{m} on {attack_label(a)} {_ci((d, lo, hi), (MARGIN,))}", (n_to_decide(kn(r), kn(fl), MARGIN), _pool(sec, m, 'float'))))
     rule = f"every difference from float must have its 95 % interval inside ±{MARGIN}"
     if not judged: return '; '.join(ev) or '–', 'cannot tell', 'nothing to compare'
     if differ: return '; '.join(ev), 'does not hold', f"apart from float by more than {MARGIN} (the whole interval): {', '.join(differ)}; {rule}"
@@ -344,6 +348,12 @@ def w1a1_minus_float(w, f, over_seeds):
     "(difference, lo, hi) of w1a1's rate minus float's: over the seeds where both have several (`seeds_diff_ci`), else the first seed's points."
     return seeds_diff_ci(w, f) if over_seeds else diff_ci(w[0], f[0])
 
+def _far(d):   # (difference, lo, hi)
+    "+1 where the difference's interval lies above FAR, -1 below it, 0 across it."
+    return 1 if d[1] > FAR else -1 if d[2] < FAR else 0
+
+FAR_WORDS = {1: 'far better', -1: 'not far better', 0: 'undecided'}
+
 def binary_resists(sec, ds):
     "Tables 3-4: w1a1 resists FGSM and BIM far better than float, but not CW-L2."
     if m := _missing(sec, 'robustness'): return m
@@ -352,11 +362,9 @@ def binary_resists(sec, ds):
     ev = '; '.join(f"{attack_label(a)}: w1a1 {fmt_acc(*w[0])}{_paper(ds, a, 'w1a1')} vs float {fmt_acc(*f[0])}{_paper(ds, a, 'float')}"
                    for a, (w, f) in seeds.items())
     # with replicates, over the seeds: a difference counts only beyond what training another seed does
-    def cmp_(a):   # `exceeds` on the difference's interval: +1 above FAR, -1 below, 0 across
-        _, lo, hi = w1a1_minus_float(*seeds[a], over_seeds)
-        return 1 if lo > FAR else -1 if hi < FAR else 0
-    far = {a: cmp_(a) for a in ('fgsm', 'bim')}
-    cw = cmp_('cwl2')
+    diffs = {a: w1a1_minus_float(*seeds[a], over_seeds) for a in seeds}
+    far = {a: _far(diffs[a]) for a in ('fgsm', 'bim')}
+    cw = _far(diffs['cwl2'])
     if over_seeds:
         rates = lambda ks: '/'.join(f"{k / n:.2f}" for k, n in ks)
         ev += '; over seeds ' + '; '.join(f"{attack_label(a)}: w1a1 {rates(w)} vs float {rates(f)}, w1a1 − float "
@@ -367,8 +375,8 @@ def binary_resists(sec, ds):
     rule = (f"far better: w1a1 − float's 95 % interval above {FAR}; not on CW-L2: that interval below {FAR}"
             + ("; the interval over the seeds (Welch's t over each model's three seeds, never narrower than the pooled points')"
                if over_seeds else "; one seed each (the points' interval)"))
-    return ev, verdict, (f"FGSM and BIM far better: {half1}" + (' (not far better)' if half1 == 'does not hold' else '')
-                         + f"; not on CW-L2: {half2}; {rule}")
+    each = lambda a: f"{attack_label(a)} {_ci(diffs[a], (FAR,))}: {FAR_WORDS[_far(diffs[a])]}"
+    return ev, verdict, (f"FGSM and BIM far better: {half1} ({each('fgsm')}; {each('bim')}); not on CW-L2: {half2} ({each('cwl2')}); {rule}")
 
 # %% ../nbs/09a_findings.ipynb #49f9c309
 def _l2_mean(rows):
@@ -429,11 +437,12 @@ def _ordered(sec, ds, a, b, want):
     rule = (f"the 95 % interval of the difference{' (paired: the same points)' if only else ''} {'above' if want == 1 else 'below'} "
             f"{'+' if want == 1 else '−'}{MARGIN}")
     ev += (f"; on the {ka[1]:,} points both attacked {ka[0] / ka[1]:.2f} vs {kb[0] / kb[1]:.2f} ({only[0]} held only by {attack_label(a[0])}, "
-           f"{only[1]} only by {attack_label(b[0])}), difference" if only else '; difference') + f" {d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+           f"{only[1]} only by {attack_label(b[0])}), difference" if only else '; difference') + f" {_ci((d, lo, hi), (MARGIN,))}"
     sizes = f"n = {ka[1]:,} points, paired" if only else f"n = {ra['n']} and {rb['n']}"
     if c == 0:
         need = n_to_decide(hi_, lo_, MARGIN, rule=exceeds, only=o)
-        return ev, 'cannot tell', f"the interval reaches across ±{MARGIN} ({sizes}){_to_decide([(need, _pool(sec, a[1], b[1]))], 'attacked by both' if only else 'each')}; {rule}"
+        return ev, 'cannot tell', (f"the difference {_ci((d, lo, hi), (MARGIN,))} reaches across {'+' if want == 1 else '−'}{MARGIN} ({sizes})"
+                                   f"{_to_decide([(need, _pool(sec, a[1], b[1]))], 'attacked by both' if only else 'each')}; {rule}")
     return ev, 'holds' if c == 1 else 'does not hold', rule
 
 def spsa_beats_bim(sec, ds):
@@ -441,6 +450,8 @@ def spsa_beats_bim(sec, ds):
     return _ordered(sec, ds, ('spsa', 'w1a1'), ('bim', 'w1a1'), -1)
 
 # %% ../nbs/09a_findings.ipynb #18d774f4
+def _and(xs): return xs[0] if len(xs) == 1 else f"{', '.join(xs[:-1])} and {xs[-1]}"   # a list in words
+
 CELLS_RULE = 'a difference counts when its 95 % interval, bootstrapped over test points (cells that share a point resampled together), excludes 0'
 
 def transfer_poor(sec, ds):
@@ -462,8 +473,11 @@ def transfer_poor(sec, ds):
     caveat = CELLS_RULE
     if not all(poor): return '; '.join(ev), 'does not hold', f"transfer is not poor (off-diagonal not above direct by {FAR}) for some attack; {caveat}"
     if better or len(worst) <= len(ev) // 2:
-        return '; '.join(ev), 'does not hold', (f"transfer is poor for every attack, but w1a1 cells are the poorest only for "
-                                                f"{', '.join(worst) or 'none'}" + (f" and the least poor for {', '.join(better)}" if better else '') + f"; {caveat}")
+        same = [attack_label(a) for a in PAPER_ATTACKS if attack_label(a) not in worst + better and any(r['attack'] == a for r in t)]
+        where = ([f"the poorest for {_and(worst)}" if worst else "the poorest for no attack"] + ([f"no different for {_and(same)}"] if same else [])
+                 + ([f"the least poor for {_and(better)}"] if better else []))
+        return '; '.join(ev), 'does not hold', (f"transfer is poor for every attack, but w1a1's cells are {_and(where)}; the claim needs them "
+                                                f"the poorest for most attacks and the least poor for none; {caveat}")
     return '; '.join(ev), 'holds', f"off-diagonal accuracy above direct by more than {FAR} for every attack; w1a1 cells higher still for {', '.join(worst)}; {caveat}"
 
 # %% ../nbs/09a_findings.ipynb #1a153274
@@ -486,7 +500,7 @@ def cosine_near_zero(sec, ds):
     above = [f"{r['a']}/{r['b']}" for r in p if r['mean'] >= NEAR_ZERO]
     if mean(p) < NEAR_ZERO:
         return ev, 'holds', (f"mean cosine over pairs below {NEAR_ZERO} (identical directions: 1)" +
-                             (f", though {len(above)} pair(s) reach {NEAR_ZERO} ({', '.join(above)})" if above else '') + f"; {lowest}")
+                             (f", though {len(above)} {'pair reaches' if len(above) == 1 else 'pairs reach'} {NEAR_ZERO} ({', '.join(above)})" if above else '') + f"; {lowest}")
     return ev, 'does not hold', f"the mean cosine over pairs is {NEAR_ZERO} or more; {lowest}"
 
 # %% ../nbs/09a_findings.ipynb #436d1e76
@@ -1046,7 +1060,8 @@ def brief_binary(sec, ds):
     if _missing(sec, 'robustness') or (got := w1a1_float_counts(sec)) is None: return None
     counts, seeds = got
     return (f"w1a1's accuracy minus float's {'over three seeds each' if seeds else 'on one seed each'}, far more robust meaning above "
-            f"{FAR:+.2f}: " + ', '.join(f"{attack_label(a)} {_ci(w1a1_minus_float(w, f, seeds))} (n = {f[0][1]:,} a model)"
+            f"{FAR:+.2f}: " + ', '.join(f"{attack_label(a)} {_ci(d := w1a1_minus_float(w, f, seeds), (FAR,))} "
+                                        f"({FAR_WORDS[_far(d)].replace('better', 'more robust')}; n = {f[0][1]:,} a model)"
                                         for a, (w, f) in counts.items()))
 
 def brief_strongest(sec, ds):
@@ -1189,7 +1204,7 @@ SAY = dict(
     binary_resists={'holds': "Under the paper's own attacks the binarized model looks far more robust than float on FGSM and BIM, "
                              "and not on CW-L2: the paper's pattern.",
                     'does not hold': "The paper's pattern for the binarized model (far more robust than float on FGSM and BIM, not on "
-                                     "CW-L2) does not appear here.",
+                                     "CW-L2) does not appear here in full.",
                     'cannot tell': "Whether the binarized model shows the paper's pattern (far more robust on FGSM and BIM, not on CW-L2) "
                                    "cannot be told at this n."},
     survives_gap={'holds': "Deployed as integer graphs and fed 8-bit pixels, the models are fooled by the same examples.",
