@@ -4,13 +4,13 @@
 
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'SAME_MODEL', 'BOOT', 'Z95',
-           'FAR_WORDS', 'MIN_SUCCESSES', 'CELLS_RULE', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN',
+           'FAR_WORDS', 'MIN_SUCCESSES', 'CELLS_RULE', 'CLOSEST', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN',
            'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'BRIEF', 'CLAIM_SECTION', 'COLOURS', 'SAY',
            'other_models', 'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current', 'load_sections',
            'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts',
            'seed_spread', 'Unjudged', 'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'binary_resists',
-           'zoo_fails', 'same_points', 'spsa_beats_bim', 'transfer_poor', 'cosine_near_zero', 'ensemble_defends',
-           'strongest_poor', 'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap',
+           'zoo_fails', 'same_points', 'spsa_beats_bim', 'transfer_poor', 'model_cosines', 'cosine_near_zero',
+           'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap',
            'regime_settings_order', 'regime_cells', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float',
            'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative',
            'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
@@ -481,27 +481,45 @@ def transfer_poor(sec, ds):
     return '; '.join(ev), 'holds', f"off-diagonal accuracy above direct by more than {FAR} for every attack; w1a1 cells higher still for {', '.join(worst)}; {caveat}"
 
 # %% ../nbs/09a_findings.ipynb #1a153274
+CLOSEST = 0.02  # "closest to 0 with w1a1": its mean cosine below every other model's by a tenth of NEAR_ZERO at least
+
+def model_cosines(pairs):
+    "{model: (mean cosine over its pairs, 95 % half-width)}: normal over points, its pairs taken as independent (they share points)."
+    names = sorted({r['a'] for r in pairs} | {r['b'] for r in pairs})
+    def one(rs): return (sum(r['mean'] for r in rs) / len(rs),
+                         Z95 * math.sqrt(sum(r['std'] ** 2 / r['n'] for r in rs)) / len(rs))
+    return {m: one([r for r in pairs if m in (r['a'], r['b'])]) for m in names}
+
 def cosine_near_zero(sec, ds):
-    "Figure 4: the input-gradient cosine between models of different precision is near 0, nearest with w1a1."
+    "Figure 4, §5.2.3: the input-gradient cosine between models of different precision is near 0, closest to 0 with w1a1."
     if m := _missing(sec, 'gradients'): return m
     p = sec['gradients']['pairs']
     if not p: return '–', 'cannot tell', 'no model pairs'
     mean = lambda rows: sum(r['mean'] for r in rows) / len(rows)
-    # "nearest 0 with w1a1": each model's mean cosine over its pairs, ranked; the claim needs w1a1 first
-    names = sorted({r['a'] for r in p} | {r['b'] for r in p})
-    per = {m: mean([r for r in p if m in (r['a'], r['b'])]) for m in names}
-    rank = sorted(per, key=per.get)
+    # "closest to 0 with w1a1": each model's mean cosine over its pairs; w1a1's must lie below every other's by CLOSEST
+    per = model_cosines(p)
+    rank = sorted(per, key=lambda m: per[m][0])
     top = max(p, key=lambda r: r['mean'])
     ev = (f"mean cosine {mean(p):.3f} over {len(p)} pairs (n={p[0]['n']} points each; largest {top['mean']:.3f} "
           f"{top['a']}/{top['b']}, point-to-point std {top['std']:.2f}); per model, lowest first: "
-          + ', '.join(f"{m} {per[m]:.3f}" for m in rank))
-    lowest = (f"w1a1 ranks {rank.index('w1a1') + 1} of {len(rank)} by its mean cosine with the others (lowest first)"
-              if 'w1a1' in per else 'w1a1 not measured')
+          + ', '.join(f"{m} {per[m][0]:.3f}" for m in rank))
     above = [f"{r['a']}/{r['b']}" for r in p if r['mean'] >= NEAR_ZERO]
-    if mean(p) < NEAR_ZERO:
-        return ev, 'holds', (f"mean cosine over pairs below {NEAR_ZERO} (identical directions: 1)" +
-                             (f", though {len(above)} {'pair reaches' if len(above) == 1 else 'pairs reach'} {NEAR_ZERO} ({', '.join(above)})" if above else '') + f"; {lowest}")
-    return ev, 'does not hold', f"the mean cosine over pairs is {NEAR_ZERO} or more; {lowest}"
+    near = 'holds' if mean(p) < NEAR_ZERO else 'does not hold'
+    near_why = (f"near 0: {near} (mean cosine {mean(p):.2f} over pairs" + (f", though {len(above)} {'pair reaches' if len(above) == 1 else 'pairs reach'} "
+                                                                           f"{NEAR_ZERO}: {', '.join(above)}" if above else '') + ")")
+    rule = (f"near 0: the mean cosine over pairs below {NEAR_ZERO} (identical directions: 1); closest with w1a1: w1a1's mean cosine with the "
+            f"others below every other model's by more than {CLOSEST} (the difference's 95 % interval, normal over points)")
+    if 'w1a1' not in per: return ev, 'cannot tell', f"{near_why}; closest with w1a1: cannot tell (w1a1 not measured); {rule}"
+    w, hw = per['w1a1']
+    d = {m: (w - mu, w - mu - math.hypot(hw, h), w - mu + math.hypot(hw, h)) for m, (mu, h) in per.items() if m != 'w1a1'}
+    closer = [m for m in rank if m in d and d[m][1] > -CLOSEST]   # not below w1a1's by the margin: w1a1 is not the closest
+    closest = 'holds' if all(hi < -CLOSEST for _, _, hi in d.values()) else 'does not hold' if closer else 'cannot tell'
+    closest_why = (f"closest with w1a1: {closest} (w1a1 ranks {rank.index('w1a1') + 1} of {len(rank)}, {w:.3f}"
+                   + (f"; w1a1 not below these by {CLOSEST}: " + ', '.join(f"{m} {per[m][0]:.3f}" for m in closer[:4]) + (' …' if len(closer) > 4 else '')
+                      if closer else '') + ")")
+    verdict = 'holds' if near == closest == 'holds' else 'does not hold' if 'does not hold' in (near, closest) else 'cannot tell'
+    return ev, verdict, f"{near_why}; {closest_why}; {rule}"
+
 
 # %% ../nbs/09a_findings.ipynb #436d1e76
 def _members(sec, ds):
@@ -946,7 +964,7 @@ CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)
           ('Transfer between different precisions is poor, poorest with the fully binarized model', transfer_poor),
           ('CW-L2 with its confidence κ transfers best, and BIM more than FGSM (§5.2.1)', transfer_order),
           ('Beyond the paper: transfer between float and a quantized model is poorer than between two float models (seeds 0 and 1)', transfer_vs_seed),
-          ('Gradient cosine similarity between different precisions is near 0 (Figure 4)', cosine_near_zero),
+          ('Gradient cosine similarity between different precisions is near 0, closest to 0 with the fully binarized model (Figure 4, §5.2.3)', cosine_near_zero),
           ("Beyond the paper: float's gradients align less with a quantized model's than with a second float model's", cosine_vs_seed),
           ('Table 5 (FGSM): the other members agree more on clean than on adversarial examples, far more on unsuccessful than successful ones (§6.1)', table5_agreement),
           ('The ensemble filter keeps PR ≥ 0.87 on clean data and defends most transferred examples (Tables 6-7)', ensemble_defends),
