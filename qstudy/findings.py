@@ -4,20 +4,20 @@
 
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'SAME_MODEL', 'BOOT', 'Z95',
-           'FAR_WORDS', 'MIN_SUCCESSES', 'CELLS_RULE', 'CLOSEST', 'RISE_ATTACKS', 'MASK_VIEWS', 'LOW_BITS', 'COS_MIN',
-           'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'BRIEF', 'CLAIM_SECTION', 'COLOURS', 'SAY',
-           'other_models', 'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current', 'load_sections',
-           'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot', 'seed_counts',
-           'seed_spread', 'Unjudged', 'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'binary_resists',
-           'zoo_fails', 'same_points', 'spsa_beats_bim', 'transfer_poor', 'model_cosines', 'cosine_near_zero',
-           'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap',
-           'regime_settings_order', 'regime_cells', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float',
-           'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative',
-           'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
-           'table5_agreement', 'paired_diff', 'as_refusing', 'ensemble_beats_single', 'paper_sections', 'on_paper',
-           'findings_table', 'write_findings', 'span', 'brief_binary', 'brief_strongest', 'brief_uninformative',
-           'brief_overstate', 'brief_gap', 'shipped_note', 'record', 'judged', 'verdicts', 'changes', 'findings_html',
-           'unjudged', 'answer_sentences', 'answer']
+           'FAR_WORDS', 'MIN_SUCCESSES', 'BOOT_NOTE', 'POOREST', 'HALF', 'CLOSEST', 'RISE_ATTACKS', 'MASK_VIEWS',
+           'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'BRIEF', 'CLAIM_SECTION',
+           'COLOURS', 'SAY', 'other_models', 'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current',
+           'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot',
+           'seed_counts', 'seed_spread', 'Unjudged', 'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'both',
+           'binary_resists', 'zoo_fails', 'same_points', 'spsa_beats_bim', 'transfer_poor', 'model_cosines',
+           'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'square_on_graph',
+           'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells', 'regime_rises', 'regime_explains',
+           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative',
+           'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci',
+           'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'as_refusing', 'ensemble_beats_single',
+           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'span', 'brief_binary', 'brief_strongest',
+           'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note', 'record', 'judged', 'verdicts',
+           'changes', 'findings_html', 'unjudged', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import contextvars, html, math
@@ -216,7 +216,7 @@ def point_counts(rows,    # transfer cells, each with its `points` (test indices
 
 def boot_compare(a,           # cells pooled into the first rate
                  b,           # cells pooled into the second
-                 margin=0.0,  # the gap a practical difference needs
+                 margin=0.0,  # `side` says where the difference's interval lies against it
                  draws=BOOT, seed=0):
     "Two pooled accuracies (or one, `b` empty) and their difference, 95 % intervals from one bootstrap over test points (cells sharing a point move together)."
     index = {p: i for i, p in enumerate(sorted({p for r in a + b for p in r['points']}))}
@@ -233,7 +233,7 @@ def boot_compare(a,           # cells pooled into the first rate
     if not b: return dict(a=A)   # one pooled rate alone
     B = rate(kb, nb, rb, b)
     gap, (lo, hi) = A['acc'] - B['acc'], q(ra - rb)
-    side = 1 if lo > 0 and gap > margin else -1 if hi < 0 and -gap > margin else 0
+    side = 1 if lo > margin else -1 if hi < margin else 0   # above the margin, below it, or across
     return dict(a=A, b=B, gap=gap, ci=(lo, hi), side=side)
 
 def fmt_boot(r):
@@ -348,6 +348,10 @@ def w1a1_minus_float(w, f, over_seeds):
     "(difference, lo, hi) of w1a1's rate minus float's: over the seeds where both have several (`seeds_diff_ci`), else the first seed's points."
     return seeds_diff_ci(w, f) if over_seeds else diff_ci(w[0], f[0])
 
+def both(*halves):   # each half's verdict
+    "A two-part claim's verdict: holds when every half holds, does not hold when one does not, else cannot tell."
+    return 'holds' if all(h == 'holds' for h in halves) else 'does not hold' if 'does not hold' in halves else 'cannot tell'
+
 def _far(d):   # (difference, lo, hi)
     "+1 where the difference's interval lies above FAR, -1 below it, 0 across it."
     return 1 if d[1] > FAR else -1 if d[2] < FAR else 0
@@ -371,7 +375,7 @@ def binary_resists(sec, ds):
                                           + _ci(w1a1_minus_float(w, f, True)) for a, (w, f) in seeds.items())
     half1 = 'holds' if all(v == 1 for v in far.values()) else 'does not hold' if -1 in far.values() else 'cannot tell'
     half2 = {1: 'does not hold', -1: 'holds', 0: 'cannot tell'}[cw]
-    verdict = ('holds' if half1 == half2 == 'holds' else 'does not hold' if 'does not hold' in (half1, half2) else 'cannot tell')
+    verdict = both(half1, half2)
     rule = (f"far better: w1a1 − float's 95 % interval above {FAR}; not on CW-L2: that interval below {FAR}"
             + ("; the interval over the seeds (Welch's t over each model's three seeds, never narrower than the pooled points')"
                if over_seeds else "; one seed each (the points' interval)"))
@@ -452,33 +456,51 @@ def spsa_beats_bim(sec, ds):
 # %% ../nbs/09a_findings.ipynb #18d774f4
 def _and(xs): return xs[0] if len(xs) == 1 else f"{', '.join(xs[:-1])} and {xs[-1]}"   # a list in words
 
-CELLS_RULE = 'a difference counts when its 95 % interval, bootstrapped over test points (cells that share a point resampled together), excludes 0'
+BOOT_NOTE = '95 % intervals bootstrapped over test points (cells that share a point resampled together)'
+
+POOREST = ('fgsm', 'bim', 'cwl2', 'spsa')   # §5.2.3: transfer "the poorest when fully-binarized models are involved" for these four
+HALF = {1: 'holds', -1: 'does not hold', 0: 'cannot tell'}
+
+def _gap(c, margin): return _ci((c['gap'], *c['ci']), (abs(margin),))   # a bootstrap comparison's difference and interval
+
+def _boot_decide(cs,       # bootstrap comparisons (`boot_compare`) whose interval reaches across `margin`
+                 margin):
+    "The clause saying how many points a cell would decide them: the interval shrinks as one over √n (none where the gap sits on the margin)."
+    def need(c):
+        far = abs(c['gap'] - margin)
+        per_cell = c['a']['n'] / c['a']['cells']
+        return None if far < 0.005 else math.ceil(per_cell * ((c['ci'][1] - c['ci'][0]) / 2 / far) ** 2)
+    return _to_decide([(need(c), None) for c in cs], 'a cell') if cs else ''
 
 def transfer_poor(sec, ds):
-    "§5.2: transfer between different precisions is poor, poorest when w1a1 is source or target."
+    "§5.2: transfer between different precisions is poor; §5.2.3: poorest when w1a1 is source or target, for FGSM, BIM, CW-L2 and SPSA."
     if m := _missing(sec, 'transfer'): return m
     t = [r for r in sec['transfer']['table'] if r['n'] > 0]
-    ev, poor, worst, better = [], [], [], []
+    ev, poor, poorest = [], {}, {}
     for a in PAPER_ATTACKS:
         rows = [r for r in t if r['attack'] == a]
         if not rows: continue
         d, off = [r for r in rows if r['source'] == r['target']], [r for r in rows if r['source'] != r['target']]
         c = boot_compare(off, d, FAR)
-        s = boot_compare([r for r in off if 'w1a1' in (r['source'], r['target'])], [r for r in off if 'w1a1' not in (r['source'], r['target'])])
-        ev.append(f"{attack_label(a)}: off-diagonal {fmt_boot(c['a'])} vs direct {fmt_boot(c['b'])}; with w1a1 {s['a']['acc']:.2f} vs without {s['b']['acc']:.2f}")
-        poor.append(c['side'] == 1)
-        if s['side'] == 1: worst.append(attack_label(a))
-        if s['side'] == -1: better.append(attack_label(a))
+        s = boot_compare([r for r in off if 'w1a1' in (r['source'], r['target'])], [r for r in off if 'w1a1' not in (r['source'], r['target'])], MARGIN)
+        ev.append(f"{attack_label(a)}: off-diagonal {fmt_boot(c['a'])} vs direct {fmt_boot(c['b'])}; with w1a1 {s['a']['acc']:.2f} vs without "
+                  f"{s['b']['acc']:.2f}, difference {_gap(s, MARGIN)}")
+        poor[a] = c['side']
+        poorest[a] = s
     if not ev: return '–', 'cannot tell', 'no transfer cells'
-    caveat = CELLS_RULE
-    if not all(poor): return '; '.join(ev), 'does not hold', f"transfer is not poor (off-diagonal not above direct by {FAR}) for some attack; {caveat}"
-    if better or len(worst) <= len(ev) // 2:
-        same = [attack_label(a) for a in PAPER_ATTACKS if attack_label(a) not in worst + better and any(r['attack'] == a for r in t)]
-        where = ([f"the poorest for {_and(worst)}" if worst else "the poorest for no attack"] + ([f"no different for {_and(same)}"] if same else [])
-                 + ([f"the least poor for {_and(better)}"] if better else []))
-        return '; '.join(ev), 'does not hold', (f"transfer is poor for every attack, but w1a1's cells are {_and(where)}; the claim needs them "
-                                                f"the poorest for most attacks and the least poor for none; {caveat}")
-    return '; '.join(ev), 'holds', f"off-diagonal accuracy above direct by more than {FAR} for every attack; w1a1 cells higher still for {', '.join(worst)}; {caveat}"
+    h1 = both(*(HALF[v] for v in poor.values()))
+    four = {a: s for a, s in poorest.items() if a in POOREST}
+    h2 = both(*(HALF[s['side']] for s in four.values())) if four else 'cannot tell'
+    word = {1: 'poorest', -1: 'not poorest', 0: 'undecided'}
+    rule = (f"poor: each attack's off-diagonal target accuracy above its direct one by more than {FAR}; poorest with w1a1: for each of "
+            f"FGSM, BIM, CW-L2 and SPSA (the attacks §5.2.3 names), the cells with w1a1 as source or target above the others by more than "
+            f"{MARGIN}; {BOOT_NOTE}")
+    why = (f"poor: {h1}" + (f" (not for {_and([attack_label(a) for a, v in poor.items() if v != 1])})" if h1 != 'holds' else '')
+           + f"; poorest with w1a1: {h2} (" + '; '.join(f"{attack_label(a)} {_gap(s, MARGIN)}: {word[s['side']]}" for a, s in four.items())
+           + (f"; ZOO, which §5.2.3 leaves out, {_gap(poorest['zoo'], MARGIN)}" if 'zoo' in poorest else '') + ")"
+           + (_boot_decide([s for s in four.values() if s['side'] == 0], MARGIN) if h2 == 'cannot tell' else '') + f"; {rule}")
+    return '; '.join(ev), both(h1, h2), why
+
 
 # %% ../nbs/09a_findings.ipynb #1a153274
 CLOSEST = 0.02  # "closest to 0 with w1a1": its mean cosine below every other model's by a tenth of NEAR_ZERO at least
@@ -517,7 +539,7 @@ def cosine_near_zero(sec, ds):
     closest_why = (f"closest with w1a1: {closest} (w1a1 ranks {rank.index('w1a1') + 1} of {len(rank)}, {w:.3f}"
                    + (f"; w1a1 not below these by {CLOSEST}: " + ', '.join(f"{m} {per[m][0]:.3f}" for m in closer[:4]) + (' …' if len(closer) > 4 else '')
                       if closer else '') + ")")
-    verdict = 'holds' if near == closest == 'holds' else 'does not hold' if 'does not hold' in (near, closest) else 'cannot tell'
+    verdict = both(near, closest)
     return ev, verdict, f"{near_why}; {closest_why}; {rule}"
 
 
@@ -748,22 +770,27 @@ def zoo_like_cwl2(sec, ds):
     return ev, 'cannot tell', rule + _to_decide([(n_to_decide(kn(z), kn(c), MARGIN), _pool(sec, 'float'))])
 
 def transfer_order(sec, ds):
-    "§5.2.1: CW-L2 (with its best κ) transfers best, and BIM more than FGSM."
+    "§5.2.1: CW-L2 (with its best κ) transfers best, and BIM more than FGSM, each by more than MARGIN."
     if m := _missing(sec, 'transfer'): return m
     off = {a: [r for r in sec['transfer']['table'] if r['attack'] == a and r['source'] != r['target'] and r['n'] > 0]
            for a in PAPER_ATTACKS}
     off = {a: v for a, v in off.items() if v}
     if not {'cwl2', 'bim', 'fgsm'} <= set(off): return '–', 'cannot tell', 'cwl2, bim or fgsm missing from transfer'
-    cmp = {a: boot_compare(off['cwl2'], v) for a, v in off.items() if a != 'cwl2'}
+    # more transfer is a lower target accuracy: "more" needs the difference's interval below −MARGIN
+    cmp = {a: boot_compare(off['cwl2'], v, -MARGIN) for a, v in off.items() if a != 'cwl2'}
+    bf = boot_compare(off['bim'], off['fgsm'], -MARGIN)
     ev = 'off-diagonal target accuracy pooled (lower: more transfer): ' + ', '.join(
         [f"CW-L2 {fmt_boot(next(iter(cmp.values()))['a'])}"] + [f"{attack_label(a)} {fmt_boot(c['b'])}" for a, c in cmp.items()])
-    caveat = CELLS_RULE
-    cw = {a: c['side'] for a, c in cmp.items()}
-    bf = boot_compare(off['bim'], off['fgsm'])['side']
-    if all(v == -1 for v in cw.values()) and bf == -1: return ev, 'holds', f"CW-L2 below every other attack and BIM below FGSM, disjoint intervals; {caveat}"
-    wrong = [f"{attack_label(a)} transfers more than CW-L2" for a, v in cw.items() if v == 1] + (['FGSM transfers more than BIM'] if bf == 1 else [])
-    if wrong: return ev, 'does not hold', '; '.join(wrong) + f" (disjoint intervals); {caveat}"
-    return ev, 'cannot tell', f"some of the pooled intervals overlap; {caveat}"
+    more = {-1: 'holds', 1: 'does not hold', 0: 'cannot tell'}
+    h1, h2 = both(*(more[c['side']] for c in cmp.values())), more[bf['side']]
+    word = {-1: 'more', 1: f'not more by {MARGIN}', 0: 'undecided'}
+    rule = (f"CW-L2 best: its target accuracy below every other attack's by more than {MARGIN}; BIM more than FGSM: below FGSM's by more than "
+            f"{MARGIN}; {BOOT_NOTE}")
+    open_ = [c for c in (*cmp.values(), bf) if c['side'] == 0] if both(h1, h2) == 'cannot tell' else []
+    return ev, both(h1, h2), (f"CW-L2 transfers best: {h1} (" + '; '.join(f"CW-L2 − {attack_label(a)} {_gap(c, MARGIN)}: {word[c['side']]}"
+                                                                          for a, c in cmp.items())
+                              + f"); BIM more than FGSM: {h2} (BIM − FGSM {_gap(bf, MARGIN)}: {word[bf['side']]})"
+                              + _boot_decide(open_, -MARGIN) + f"; {rule}")
 
 COS_MIN, ZOO_ZERO_MAX = 0.5, 0.5   # question (a): below this cosine, or above this share of exactly-zero ZOO estimates
 
@@ -850,15 +877,14 @@ def transfer_vs_seed(sec, ds):
         if not q or not b: continue
         c = boot_compare(q, b, MARGIN)
         ev.append(f"{attack_label(a)}: float↔quantized {fmt_boot(c['a'])} vs float↔{BASELINE} {fmt_boot(c['b'])}")
-        sides[a] = c['side']
+        sides[a] = c
     if not sides: return '–', 'cannot tell', 'no baseline cells with points'
     rule = (f"the float↔quantized target accuracy must lie above float↔{BASELINE}'s (float, seed + 1) by more than {MARGIN} "
-            f"for every attack; {CELLS_RULE}")
-    if all(v == 1 for v in sides.values()): return '; '.join(ev), 'holds', rule
-    more = [attack_label(a) for a, v in sides.items() if v == -1]
-    if more: return '; '.join(ev), 'does not hold', f"quantized models take float's examples more often than a second float model does for {', '.join(more)}; {rule}"
-    same = [attack_label(a) for a, v in sides.items() if v == 0]
-    return '; '.join(ev), 'cannot tell', f"for {', '.join(same)} transfer across precisions is not shown to be poorer than between two seeds; {rule}"
+            f"for every attack (the difference's interval above {MARGIN}); {BOOT_NOTE}")
+    word = {1: 'poorer', -1: f'not poorer by {MARGIN}', 0: 'undecided'}
+    each = '; '.join(f"{attack_label(a)} {_gap(c, MARGIN)}: {word[c['side']]}" for a, c in sides.items())
+    v = both(*(HALF[c['side']] for c in sides.values()))
+    return '; '.join(ev), v, each + (_boot_decide([c for c in sides.values() if c['side'] == 0], MARGIN) if v == 'cannot tell' else '') + f"; {rule}"
 
 def mean_ci(r):
     "Normal 95 % interval of a pair's mean cosine over its n points."
