@@ -7,17 +7,18 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'FAR_WORDS', 'MIN_SUCCESSES', 'BOOT_NOTE', 'POOREST', 'HALF', 'CLOSEST', 'RISE_ATTACKS', 'MASK_VIEWS',
            'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'BRIEF', 'CLAIM_SECTION',
            'COLOURS', 'SAY', 'other_models', 'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current',
-           'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'boot_compare', 'fmt_boot',
-           'seed_counts', 'seed_spread', 'Unjudged', 'weight_only', 'w1a1_float_counts', 'w1a1_minus_float', 'both',
-           'binary_resists', 'zoo_fails', 'same_points', 'spsa_beats_bim', 'transfer_poor', 'model_cosines',
-           'cosine_near_zero', 'ensemble_defends', 'strongest_poor', 'masked_where_gain', 'square_on_graph',
-           'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells', 'regime_rises', 'regime_explains',
-           'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative',
-           'gradient_uninformative', 'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci',
-           'cosine_vs_seed', 'table5_agreement', 'paired_diff', 'as_refusing', 'ensemble_beats_single',
-           'paper_sections', 'on_paper', 'findings_table', 'write_findings', 'span', 'brief_binary', 'brief_strongest',
-           'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note', 'record', 'judged', 'verdicts',
-           'changes', 'findings_html', 'unjudged', 'answer_sentences', 'answer']
+           'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'counted_compare',
+           'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread', 'Unjudged', 'weight_only', 'w1a1_float_counts',
+           'w1a1_minus_float', 'both', 'binary_resists', 'zoo_fails', 'same_points', 'spsa_beats_bim', 'interval_note',
+           'transfer_poor', 'model_cosines', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
+           'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells',
+           'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
+           'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
+           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
+           'as_refusing', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings',
+           'span', 'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap',
+           'shipped_note', 'record', 'judged', 'verdicts', 'changes', 'findings_html', 'unjudged', 'answer_sentences',
+           'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import contextvars, html, math
@@ -27,7 +28,7 @@ import numpy as np
 from . import store
 from .data import DataError
 from .metrics import wilson, fmt_acc, diff_ci, diff_interval, equivalent, exceeds, n_to_decide, paired_ci, seeds_diff_ci, seeds_exceed
-from .paper import paper_attack, paper_accuracy, TABLE5, TABLE6
+from .paper import paper_attack, paper_accuracy, paper_transfer, TABLE5, TABLE6
 from .attacks import attack_label, attack_words
 from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES, Run, STAGE_VERSION
 
@@ -214,11 +215,23 @@ def point_counts(rows,    # transfer cells, each with its `points` (test indices
         np.add.at(n, cols, 1); np.add.at(k, cols, np.frombuffer(r['held'].encode(), np.uint8) - ord('0'))
     return k, n
 
+def counted_compare(a, b, margin=0.0):   # cells as `boot_compare` takes them, with counts only
+    "`boot_compare`'s result for cells without per-point outcomes (the paper's tables): pooled counts, each cell its own draw of points (Wilson's; Newcombe's difference)."
+    def rate(rows):
+        k, n = pooled(rows)
+        return dict(acc=k / n, ci=wilson(k, n), n=n, cells=len(rows))
+    A = rate(a)
+    if not b: return dict(a=A)
+    B = rate(b)
+    gap, lo, hi = diff_ci(pooled(a), pooled(b))
+    return dict(a=A, b=B, gap=gap, ci=(lo, hi), side=1 if lo > margin else -1 if hi < margin else 0)
+
 def boot_compare(a,           # cells pooled into the first rate
                  b,           # cells pooled into the second
                  margin=0.0,  # `side` says where the difference's interval lies against it
                  draws=BOOT, seed=0):
     "Two pooled accuracies (or one, `b` empty) and their difference, 95 % intervals from one bootstrap over test points (cells sharing a point move together)."
+    if not all('points' in r for r in a + b): return counted_compare(a, b, margin)
     index = {p: i for i, p in enumerate(sorted({p for r in a + b for p in r['points']}))}
     if not index: return None
     (ka, na), (kb, nb) = point_counts(a, index), point_counts(b, index)
@@ -458,6 +471,11 @@ def _and(xs): return xs[0] if len(xs) == 1 else f"{', '.join(xs[:-1])} and {xs[-
 
 BOOT_NOTE = '95 % intervals bootstrapped over test points (cells that share a point resampled together)'
 
+def interval_note(cells):   # the transfer cells a rule compared
+    "How a transfer rule's intervals were made: bootstrapped over the test points, or, for the paper's tables (counts only), from pooled counts."
+    if all('points' in r for r in cells): return BOOT_NOTE
+    return "95 % intervals from the pooled counts, each cell an independent draw of the paper's n (Wilson's; Newcombe's for a difference)"
+
 POOREST = ('fgsm', 'bim', 'cwl2', 'spsa')   # §5.2.3: transfer "the poorest when fully-binarized models are involved" for these four
 HALF = {1: 'holds', -1: 'does not hold', 0: 'cannot tell'}
 
@@ -494,7 +512,7 @@ def transfer_poor(sec, ds):
     word = {1: 'poorest', -1: 'not poorest', 0: 'undecided'}
     rule = (f"poor: each attack's off-diagonal target accuracy above its direct one by more than {FAR}; poorest with w1a1: for each of "
             f"FGSM, BIM, CW-L2 and SPSA (the attacks §5.2.3 names), the cells with w1a1 as source or target above the others by more than "
-            f"{MARGIN}; {BOOT_NOTE}")
+            f"{MARGIN}; {interval_note(t)}")
     why = (f"poor: {h1}" + (f" (not for {_and([attack_label(a) for a, v in poor.items() if v != 1])})" if h1 != 'holds' else '')
            + f"; poorest with w1a1: {h2} (" + '; '.join(f"{attack_label(a)} {_gap(s, MARGIN)}: {word[s['side']]}" for a, s in four.items())
            + (f"; ZOO, which §5.2.3 leaves out, {_gap(poorest['zoo'], MARGIN)}" if 'zoo' in poorest else '') + ")"
@@ -785,7 +803,7 @@ def transfer_order(sec, ds):
     h1, h2 = both(*(more[c['side']] for c in cmp.values())), more[bf['side']]
     word = {-1: 'more', 1: f'not more by {MARGIN}', 0: 'undecided'}
     rule = (f"CW-L2 best: its target accuracy below every other attack's by more than {MARGIN}; BIM more than FGSM: below FGSM's by more than "
-            f"{MARGIN}; {BOOT_NOTE}")
+            f"{MARGIN}; {interval_note([r for v in off.values() for r in v])}")
     open_ = [c for c in (*cmp.values(), bf) if c['side'] == 0] if both(h1, h2) == 'cannot tell' else []
     return ev, both(h1, h2), (f"CW-L2 transfers best: {h1} (" + '; '.join(f"CW-L2 − {attack_label(a)} {_gap(c, MARGIN)}: {word[c['side']]}"
                                                                           for a, c in cmp.items())
@@ -975,10 +993,16 @@ def ensemble_beats_single(sec, ds):
 PAPER_N = dict(fgsm=1000, bim=1000, cwl2=1000, spsa=100, zoo=100)
 
 def paper_sections(ds):
-    "The paper's Tables 3-4 for `ds` as a robustness section (acc, n, l2), for the same rules; None where it has no tables."
+    "The paper's Tables 3-4 for `ds` as a robustness section (acc, n, l2), Tables 17-34 as a transfer section (its cells), for the same rules; None where it has none."
     rows = [dict(attack=a, model=m, n=PAPER_N[a], acc=round(r[0] * PAPER_N[a]) / PAPER_N[a], l2=float('nan') if r[1] is None else r[1])
             for a in PAPER_ATTACKS for m in MODEL_NAMES if (r := paper_attack(ds, a, m)) and r[0] is not None]
-    return dict(robustness=dict(table=rows)) if rows else None
+    # a transfer cell's n is the attack's, each cell drawn apart (the authors drew the points of every source/target pair);
+    # the cells the tables' text extraction could not read are left out (qstudy.paper.paper_transfer)
+    cells = [dict(attack=a, source=s, target=t, n=PAPER_N[a], acc=round(r[0] * PAPER_N[a]) / PAPER_N[a])
+             for a in PAPER_ATTACKS for s in MODEL_NAMES for t in MODEL_NAMES if (r := paper_transfer(ds, a, s, t)) and r[0] is not None]
+    out = dict(robustness=dict(table=rows)) if rows else {}
+    if cells: out['transfer'] = dict(table=cells)
+    return out or None
 
 CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)', weight_only),
           ('Fully binarized models resist FGSM and BIM far better than float, but not CW-L2', binary_resists),
@@ -1004,7 +1028,8 @@ CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)
           ("Beyond the paper: on converged models a recipe or a width raises w1a1's FGSM and BIM accuracy above float's, and Square or BPDA removes the rise (it is masking)", regime_explains)]
 
 # the claims whose evidence the paper's Tables 3-4 give: each rule is also applied to the paper's own numbers
-PAPER_RULED = (weight_only, binary_resists, zoo_fails, spsa_w1a1_vs_float, low_bits_like_float, spsa_beats_bim, zoo_like_cwl2)
+PAPER_RULED = (weight_only, binary_resists, zoo_fails, spsa_w1a1_vs_float, low_bits_like_float, spsa_beats_bim, zoo_like_cwl2,
+               transfer_poor, transfer_order)
 
 def _cell(s): return s.replace('|', '\\|').replace('\n', ' ')
 
