@@ -5,20 +5,20 @@
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'SAME_MODEL', 'BOOT', 'Z95',
            'FAR_WORDS', 'MIN_SUCCESSES', 'BOOT_NOTE', 'POOREST', 'HALF', 'CLOSEST', 'RISE_ATTACKS', 'MASK_VIEWS',
-           'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'BRIEF', 'CLAIM_SECTION',
-           'COLOURS', 'SAY', 'other_models', 'section_numbers', 'kept_numbers', 'result_schemas', 'kept_current',
-           'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts', 'counted_compare',
-           'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread', 'Unjudged', 'weight_only', 'w1a1_float_counts',
-           'w1a1_minus_float', 'both', 'binary_resists', 'zoo_fails', 'same_points', 'spsa_beats_bim', 'interval_note',
-           'transfer_poor', 'model_cosines', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
-           'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells',
-           'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
-           'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
-           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
-           'as_refusing', 'ensemble_beats_single', 'paper_sections', 'on_paper', 'findings_table', 'write_findings',
-           'span', 'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate', 'brief_gap',
-           'shipped_note', 'record', 'judged', 'verdicts', 'changes', 'findings_html', 'unjudged', 'answer_sentences',
-           'answer']
+           'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'NO_PAPER_RULE', 'BRIEF',
+           'CLAIM_SECTION', 'COLOURS', 'SAY', 'other_models', 'section_numbers', 'kept_numbers', 'result_schemas',
+           'kept_current', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts',
+           'counted_compare', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread', 'Unjudged', 'weight_only',
+           'w1a1_float_counts', 'w1a1_minus_float', 'both', 'binary_resists', 'zoo_fails', 'same_points',
+           'spsa_beats_bim', 'interval_note', 'transfer_poor', 'model_cosines', 'cosine_near_zero', 'ensemble_defends',
+           'strongest_poor', 'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap',
+           'regime_settings_order', 'regime_cells', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float',
+           'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative',
+           'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
+           'table5_agreement', 'paired_diff', 'as_refusing', 'ensemble_beats_single', 'paper_sections', 'no_paper_rule',
+           'on_paper', 'findings_table', 'write_findings', 'span', 'brief_binary', 'brief_strongest',
+           'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note', 'record', 'judged', 'verdicts',
+           'changes', 'findings_html', 'unjudged', 'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import contextvars, html, math
@@ -1031,6 +1031,20 @@ CLAIMS = [('Weight-only quantization leaves robustness unchanged (Tables 3 vs 4)
 PAPER_RULED = (weight_only, binary_resists, zoo_fails, spsa_w1a1_vs_float, low_bits_like_float, spsa_beats_bim, zoo_like_cwl2,
                transfer_poor, transfer_order)
 
+# why a claim's rule is not applied to the paper's numbers: what its tables lack
+NO_PAPER_RULE = dict(
+    cosine_near_zero="Figure 4 draws the cosines; the paper tabulates none, nor their spread",
+    table5_agreement="Table 5 gives the agreement rates without how many examples each is on",
+    ensemble_defends="Tables 6-7 give PR and d_acc without how many examples each is on",
+    ensemble_beats_single="the paper reports no single member's defence on the same examples",
+    gradient_uninformative="the paper measures no gradient; its explanation rests on Tables 3-4, judged above",
+    gradients_overstate="the paper runs no attack beyond its five",
+    fully_masked="the paper runs no soundness check")
+
+def no_paper_rule(key):   # a claim's judge's name
+    "Why the paper's column is empty for a claim: what its tables lack, or that the claim goes beyond the paper."
+    return NO_PAPER_RULE.get(key, 'beyond the paper: none of its tables holds this')
+
 def _cell(s): return s.replace('|', '\\|').replace('\n', ' ')
 
 def on_paper(judge, ds):
@@ -1048,7 +1062,7 @@ def findings_table(sections):  # {dataset: load_sections(...)}
         out = {ds: judge(sec, ds) for ds, sec in sections.items()}
         ev = '<br>'.join(f"**{ds}**: {_cell(o[0])}" for ds, o in out.items())
         vd = '<br>'.join(f"**{ds}: {o[1]}** — {_cell(o[2])}" for ds, o in out.items())
-        pp = '<br>'.join(f"**{ds}: {p[0]}** — {_cell(p[1])}" for ds in sections if (p := on_paper(judge, ds))) or '–'
+        pp = '<br>'.join(f"**{ds}: {p[0]}** — {_cell(p[1])}" for ds in sections if (p := on_paper(judge, ds))) or no_paper_rule(judge.__name__)
         lines.append(f"| {claim} | {vd} | {pp} | {ev} |")
     return '\n'.join(lines)
 
@@ -1247,7 +1261,7 @@ def findings_html(vs, profile, notes=(), previous=None, since=None):  # since: w
                          f"</details><a href='{html.escape(ds)}/{c['section']}.html'>{html.escape(c['section'])} section</a></td>")
         paper = [f"<p>{html.escape(ds)}: {_label(r['paper']['verdict'])} {html.escape(r['paper']['rule'])}</p>"
                  for ds, r in c['results'].items() if r['paper']]
-        rows.append(f"<tr><th scope='row'>{html.escape(c['claim'])}</th>{''.join(cells)}<td>{''.join(paper) or 'not in its tables'}</td></tr>")
+        rows.append(f"<tr><th scope='row'>{html.escape(c['claim'])}</th>{''.join(cells)}<td>{''.join(paper) or html.escape(no_paper_rule(c['key']))}</td></tr>")
     style = ("span.v{color:#fff;border-radius:3px;padding:0 5px;font-size:12px;white-space:nowrap}th[scope=row]{text-align:left;"
              "font-weight:normal;max-width:18em}td{vertical-align:top;max-width:26em}details{font-size:12px;color:#444}")
     return (f"<h1>Findings: the paper's claims, judged ({html.escape(profile)} profile)</h1>"

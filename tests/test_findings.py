@@ -44,3 +44,11 @@ def test_the_papers_transfer_tables():
     for ds in ('cifar10', 'svhn'):
         v, why = on_paper(transfer_order, ds)
         assert v == 'does not hold' and 'CW-L2 transfers best: holds' in why and 'BIM more than FGSM: does not hold' in why, (ds, why)
+
+def test_every_claim_of_the_paper_says_why_its_tables_are_not_judged():
+    "A claim of the paper whose rule is not applied to the paper's numbers says what its tables lack; only claims beyond the paper may just say so."
+    from qstudy.findings import NO_PAPER_RULE, no_paper_rule
+    for claim, judge in CLAIMS:
+        if judge in PAPER_RULED: continue
+        assert claim.startswith('Beyond the paper') or judge.__name__ in NO_PAPER_RULE, claim
+    assert no_paper_rule('table5_agreement').startswith('Table 5') and no_paper_rule('strongest_poor').startswith('beyond the paper')
