@@ -7,18 +7,18 @@ __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'N
            'FAR_WORDS', 'MIN_SUCCESSES', 'BOOT_NOTE', 'POOREST', 'HALF', 'CLOSEST', 'RISE_ATTACKS', 'MASK_VIEWS',
            'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'NO_PAPER_RULE', 'BRIEF',
            'CLAIM_SECTION', 'COLOURS', 'SAY', 'other_models', 'section_numbers', 'kept_numbers', 'result_schemas',
-           'kept_current', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'separated', 'point_counts',
-           'counted_compare', 'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread', 'Unjudged', 'weight_only',
-           'w1a1_float_counts', 'w1a1_minus_float', 'both', 'binary_resists', 'zoo_fails', 'same_points',
-           'spsa_beats_bim', 'interval_note', 'transfer_poor', 'model_cosines', 'cosine_near_zero', 'ensemble_defends',
-           'strongest_poor', 'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap',
-           'regime_settings_order', 'regime_cells', 'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float',
-           'low_bits_like_float', 'zoo_like_cwl2', 'transfer_order', 'uninformative', 'gradient_uninformative',
-           'gradients_overstate', 'fully_masked', 'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed',
-           'table5_agreement', 'paired_diff', 'as_refusing', 'ensemble_beats_single', 'paper_sections', 'no_paper_rule',
-           'on_paper', 'findings_table', 'write_findings', 'span', 'brief_binary', 'brief_strongest',
-           'brief_uninformative', 'brief_overstate', 'brief_gap', 'shipped_note', 'record', 'judged', 'verdicts',
-           'changes', 'findings_html', 'unjudged', 'answer_sentences', 'answer']
+           'kept_current', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'point_counts', 'counted_compare',
+           'boot_compare', 'fmt_boot', 'seed_counts', 'seed_spread', 'Unjudged', 'weight_only', 'w1a1_float_counts',
+           'w1a1_minus_float', 'both', 'binary_resists', 'zoo_fails', 'same_points', 'spsa_beats_bim', 'interval_note',
+           'transfer_poor', 'model_cosines', 'cosine_near_zero', 'ensemble_defends', 'strongest_poor',
+           'masked_where_gain', 'square_on_graph', 'gap_pairs', 'survives_gap', 'regime_settings_order', 'regime_cells',
+           'regime_rises', 'regime_explains', 'spsa_w1a1_vs_float', 'low_bits_like_float', 'zoo_like_cwl2',
+           'transfer_order', 'uninformative', 'gradient_uninformative', 'gradients_overstate', 'fully_masked',
+           'seed_cells', 'transfer_vs_seed', 'mean_ci', 'cosine_vs_seed', 'table5_agreement', 'paired_diff',
+           'as_refusing', 'ensemble_beats_single', 'paper_sections', 'no_paper_rule', 'on_paper', 'findings_table',
+           'write_findings', 'span', 'brief_binary', 'brief_strongest', 'brief_uninformative', 'brief_overstate',
+           'brief_gap', 'shipped_note', 'record', 'judged', 'verdicts', 'changes', 'findings_html', 'unjudged',
+           'answer_sentences', 'answer']
 
 # %% ../nbs/09a_findings.ipynb #cbd39b24
 import contextvars, html, math
@@ -191,17 +191,6 @@ def pooled(rows, key='acc'):
     "(k, n) summed over rows."
     ks = [kn(r, key) for r in rows]
     return sum(k for k, _ in ks), sum(n for _, n in ks)
-
-def separated(a,           # (k, n)
-              b,           # (k, n)
-              margin=0.0,  # the gap a practical difference needs
-             ):
-    "+1 if a lies above b (disjoint 95 % intervals, gap > margin), -1 if below, 0 if we cannot tell them apart."
-    (lo_a, hi_a), (lo_b, hi_b) = wilson(*a), wilson(*b)
-    gap = a[0] / a[1] - b[0] / b[1]
-    if lo_a > hi_b and gap > margin: return 1
-    if hi_a < lo_b and -gap > margin: return -1
-    return 0
 
 BOOT = 2000  # bootstrap draws over test points, for rates pooled over transfer cells
 Z95 = NormalDist().inv_cdf(0.975)   # the normal interval of a mean cosine below
@@ -661,7 +650,9 @@ def survives_gap(sec, ds):
             f"accuracy minus PyTorch's has its 95 % interval below {MARGIN}")
     if undone := [attack_label(a) for a, s in side.items() if s == 1]:
         return ev, 'does not hold', f"accuracy rises by more than {MARGIN} on {', '.join(undone)}: rounding to uint8 undoes those examples; {rule}"
-    if open_ := [a for a, s in side.items() if s == 0]: return ev, 'cannot tell', f"{', '.join(open_)}: the interval reaches across {MARGIN}; {rule}"
+    if open_ := [a for a, s in side.items() if s == 0]:
+        return ev, 'cannot tell', (f"{', '.join(attack_label(a) for a in open_)}: the interval reaches across {MARGIN}"
+                                   + _to_decide([(n_to_decide(*pairs[a], MARGIN, rule=exceeds), None) for a in open_]) + f"; {rule}")
     return ev, 'holds', rule
 
 
@@ -942,15 +933,15 @@ def table5_agreement(sec, ds):
         (ks, ns), (ku, nu) = _t5(r, 'successful', 'n_successful'), _t5(r, 'unsuccessful', 'n_unsuccessful')
         clean, adv = (kc + km, nc + nm), (ks + ku, ns + nu)
         if not (clean[1] and adv[1] and ns and nu): continue
-        obs1[s], obs2[s] = separated(clean, adv), separated((ku, nu), (ks, ns), FAR)
+        obs1[s], obs2[s] = exceeds(clean, adv, MARGIN), exceeds((ku, nu), (ks, ns), FAR)
         p = {k: TABLE5.get(ds, {}).get(k, {}).get(s) for k in ('successful', 'unsuccessful')}
         ev.append(f"{s}: clean {fmt_acc(*clean)} vs adversarial {fmt_acc(*adv)}; unsuccessful {fmt_acc(ku, nu)} vs successful {fmt_acc(ks, ns)}"
                   + (f" (paper {p['unsuccessful']:.2f} vs {p['successful']:.2f})" if None not in p.values() else ''))
     if not ev: return '–', 'cannot tell', 'no source with both successful and unsuccessful examples'
-    rule = (f"per source, pooled clean agreement (correct and misclassified) above pooled adversarial (successful and unsuccessful), "
-            f"and unsuccessful above successful by more than {FAR}, disjoint 95 % Wilson intervals")
-    wrong = [f"{s} agrees more on adversarial examples" for s, v in obs1.items() if v == -1] + \
-            [f"{s} agrees less on unsuccessful examples" for s, v in obs2.items() if v == -1]
+    rule = (f"per source, pooled clean agreement (correct and misclassified) above pooled adversarial (successful and unsuccessful) by "
+            f"more than {MARGIN}, and unsuccessful above successful by more than {FAR} (each difference's 95 % interval, Newcombe's)")
+    wrong = [f"from {s}, clean agreement not above adversarial by {MARGIN}" for s, v in obs1.items() if v == -1] + \
+            [f"from {s}, unsuccessful agreement not above successful by {FAR}" for s, v in obs2.items() if v == -1]
     if wrong: return '; '.join(ev), 'does not hold', '; '.join(wrong) + f"; {rule}"
     if all(v == 1 for v in list(obs1.values()) + list(obs2.values())): return '; '.join(ev), 'holds', f"for every source; {rule}"
     undecided = sorted({s for s, v in obs1.items() if v == 0} | {s for s, v in obs2.items() if v == 0})
