@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SECTION_FILES', 'FULLY', 'WEIGHT_ONLY', 'MARGIN', 'FAR', 'MIN_N', 'NEAR_ZERO', 'PR_BAR', 'SAME_MODEL', 'BOOT', 'Z95',
-           'FAR_WORDS', 'MIN_SUCCESSES', 'BOOT_NOTE', 'POOREST', 'HALF', 'CLOSEST', 'RISE_ATTACKS', 'MASK_VIEWS',
+           'HALF', 'FAR_WORDS', 'MIN_SUCCESSES', 'BOOT_NOTE', 'POOREST', 'CLOSEST', 'RISE_ATTACKS', 'MASK_VIEWS',
            'LOW_BITS', 'COS_MIN', 'ZOO_ZERO_MAX', 'PAPER_N', 'CLAIMS', 'PAPER_RULED', 'NO_PAPER_RULE', 'BRIEF',
            'CLAIM_SECTION', 'COLOURS', 'SAY', 'other_models', 'section_numbers', 'kept_numbers', 'result_schemas',
            'kept_current', 'load_sections', 'keep_numbers', 'kn', 'pooled', 'point_counts', 'counted_compare',
@@ -27,7 +27,7 @@ from statistics import NormalDist
 import numpy as np
 from . import store
 from .data import DataError
-from .metrics import wilson, fmt_acc, diff_ci, diff_interval, equivalent, exceeds, n_to_decide, paired_ci, seeds_diff_ci, seeds_exceed
+from .metrics import wilson, fmt_acc, diff_ci, diff_interval, equivalent, exceeds, interval_side, n_to_decide, paired_ci, seeds_diff_ci, seeds_exceed
 from .paper import paper_attack, paper_accuracy, paper_transfer, TABLE5, TABLE6
 from .attacks import attack_label, attack_words
 from .config import ENSEMBLE, MODEL_NAMES, PAPER_ATTACKS, BASELINE, REPLICATES, Run, STAGE_VERSION
@@ -213,7 +213,7 @@ def counted_compare(a, b, margin=0.0):   # cells as `boot_compare` takes them, w
     if not b: return dict(a=A)
     B = rate(b)
     gap, lo, hi = diff_ci(pooled(a), pooled(b))
-    return dict(a=A, b=B, gap=gap, ci=(lo, hi), side=1 if lo > margin else -1 if hi < margin else 0)
+    return dict(a=A, b=B, gap=gap, ci=(lo, hi), side=interval_side(lo, hi, margin))
 
 def boot_compare(a,           # cells pooled into the first rate
                  b,           # cells pooled into the second
@@ -235,8 +235,7 @@ def boot_compare(a,           # cells pooled into the first rate
     if not b: return dict(a=A)   # one pooled rate alone
     B = rate(kb, nb, rb, b)
     gap, (lo, hi) = A['acc'] - B['acc'], q(ra - rb)
-    side = 1 if lo > margin else -1 if hi < margin else 0   # above the margin, below it, or across
-    return dict(a=A, b=B, gap=gap, ci=(lo, hi), side=side)
+    return dict(a=A, b=B, gap=gap, ci=(lo, hi), side=interval_side(lo, hi, margin))
 
 def fmt_boot(r):
     "A pooled rate with its bootstrap interval, n and the cells pooled."
@@ -350,13 +349,13 @@ def w1a1_minus_float(w, f, over_seeds):
     "(difference, lo, hi) of w1a1's rate minus float's: over the seeds where both have several (`seeds_diff_ci`), else the first seed's points."
     return seeds_diff_ci(w, f) if over_seeds else diff_ci(w[0], f[0])
 
+HALF = {1: 'holds', -1: 'does not hold', 0: 'cannot tell'}   # a comparison's side (`interval_side`) as the verdict of a claim it decides
+
 def both(*halves):   # each half's verdict
     "A two-part claim's verdict: holds when every half holds, does not hold when one does not, else cannot tell."
     return 'holds' if all(h == 'holds' for h in halves) else 'does not hold' if 'does not hold' in halves else 'cannot tell'
 
-def _far(d):   # (difference, lo, hi)
-    "+1 where the difference's interval lies above FAR, -1 below it, 0 across it."
-    return 1 if d[1] > FAR else -1 if d[2] < FAR else 0
+def _far(d): return interval_side(*d[1:], FAR)   # (difference, lo, hi): where w1a1 − float lies against FAR
 
 FAR_WORDS = {1: 'far better', -1: 'not far better', 0: 'undecided'}
 
@@ -375,8 +374,7 @@ def binary_resists(sec, ds):
         rates = lambda ks: '/'.join(f"{k / n:.2f}" for k, n in ks)
         ev += '; over seeds ' + '; '.join(f"{attack_label(a)}: w1a1 {rates(w)} vs float {rates(f)}, w1a1 − float "
                                           + _ci(w1a1_minus_float(w, f, True)) for a, (w, f) in seeds.items())
-    half1 = 'holds' if all(v == 1 for v in far.values()) else 'does not hold' if -1 in far.values() else 'cannot tell'
-    half2 = {1: 'does not hold', -1: 'holds', 0: 'cannot tell'}[cw]
+    half1, half2 = both(*(HALF[v] for v in far.values())), HALF[-cw]   # CW-L2's half holds below FAR
     verdict = both(half1, half2)
     rule = (f"far better: w1a1 − float's 95 % interval above {FAR}; not on CW-L2: that interval below {FAR}"
             + ("; the interval over the seeds (Welch's t over each model's three seeds, never narrower than the pooled points')"
@@ -466,7 +464,6 @@ def interval_note(cells):   # the transfer cells a rule compared
     return "95 % intervals from the pooled counts, each cell an independent draw of the paper's n (Wilson's; Newcombe's for a difference)"
 
 POOREST = ('fgsm', 'bim', 'cwl2', 'spsa')   # §5.2.3: transfer "the poorest when fully-binarized models are involved" for these four
-HALF = {1: 'holds', -1: 'does not hold', 0: 'cannot tell'}
 
 def _gap(c, margin): return _ci((c['gap'], *c['ci']), (abs(margin),))   # a bootstrap comparison's difference and interval
 
@@ -540,9 +537,10 @@ def cosine_near_zero(sec, ds):
             f"others below every other model's by more than {CLOSEST} (the difference's 95 % interval, normal over points)")
     if 'w1a1' not in per: return ev, 'cannot tell', f"{near_why}; closest with w1a1: cannot tell (w1a1 not measured); {rule}"
     w, hw = per['w1a1']
-    d = {m: (w - mu, w - mu - math.hypot(hw, h), w - mu + math.hypot(hw, h)) for m, (mu, h) in per.items() if m != 'w1a1'}
-    closer = [m for m in rank if m in d and d[m][1] > -CLOSEST]   # not below w1a1's by the margin: w1a1 is not the closest
-    closest = 'holds' if all(hi < -CLOSEST for _, _, hi in d.values()) else 'does not hold' if closer else 'cannot tell'
+    # w1a1 − each other model, against −CLOSEST: below it, w1a1 is closer to 0 by the margin
+    side = {m: interval_side(w - mu - math.hypot(hw, h), w - mu + math.hypot(hw, h), -CLOSEST) for m, (mu, h) in per.items() if m != 'w1a1'}
+    closer = [m for m in rank if side.get(m) == 1]   # not below w1a1's by the margin: w1a1 is not the closest
+    closest = both(*(HALF[-s] for s in side.values()))
     closest_why = (f"closest with w1a1: {closest} (w1a1 ranks {rank.index('w1a1') + 1} of {len(rank)}, {w:.3f}"
                    + (f"; w1a1 not below these by {CLOSEST}: " + ', '.join(f"{m} {per[m][0]:.3f}" for m in closer[:4]) + (' …' if len(closer) > 4 else '')
                       if closer else '') + ")")
@@ -790,8 +788,7 @@ def transfer_order(sec, ds):
     bf = boot_compare(off['bim'], off['fgsm'], -MARGIN)
     ev = 'off-diagonal target accuracy pooled (lower: more transfer): ' + ', '.join(
         [f"CW-L2 {fmt_boot(next(iter(cmp.values()))['a'])}"] + [f"{attack_label(a)} {fmt_boot(c['b'])}" for a, c in cmp.items()])
-    more = {-1: 'holds', 1: 'does not hold', 0: 'cannot tell'}
-    h1, h2 = both(*(more[c['side']] for c in cmp.values())), more[bf['side']]
+    h1, h2 = both(*(HALF[-c['side']] for c in cmp.values())), HALF[-bf['side']]   # below −MARGIN holds
     word = {-1: 'more', 1: f'not more by {MARGIN}', 0: 'undecided'}
     rule = (f"CW-L2 best: its target accuracy below every other attack's by more than {MARGIN}; BIM more than FGSM: below FGSM's by more than "
             f"{MARGIN}; {interval_note([r for v in off.values() for r in v])}")
@@ -889,7 +886,7 @@ def transfer_vs_seed(sec, ds):
         sides[a] = c
     if not sides: return '–', 'cannot tell', 'no baseline cells with points'
     rule = (f"the float↔quantized target accuracy must lie above float↔{BASELINE}'s (float, seed + 1) by more than {MARGIN} "
-            f"for every attack (the difference's interval above {MARGIN}); {BOOT_NOTE}")
+            f"for every attack (the difference's interval above {MARGIN}); {interval_note(sec['transfer']['table'])}")
     word = {1: 'poorer', -1: f'not poorer by {MARGIN}', 0: 'undecided'}
     each = '; '.join(f"{attack_label(a)} {_gap(c, MARGIN)}: {word[c['side']]}" for a, c in sides.items())
     v = both(*(HALF[c['side']] for c in sides.values()))
